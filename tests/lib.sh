@@ -1,0 +1,42 @@
+# tests/lib.sh: sourced by the shell tests (POSIX sh).
+#   ok/fail/skip print the lines tests/run counts;
+#   check DESC CMD...      ok if CMD succeeds, else not ok;
+#   wait_for SECS CMD...   poll CMD every 50 ms for at most SECS seconds;
+#   finish                 exit 1 if anything failed (call last).
+# P2P_TOP and P2P_BUILD come from tests/run; a test run by hand finds them.
+set -u
+: "${P2P_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${P2P_BUILD:=$P2P_TOP/build}"
+PATH="$P2P_BUILD/bin:$PATH"
+export P2P_TOP P2P_BUILD PATH
+_failures=0
+
+ok() { echo "ok - $*"; }
+fail() { echo "not ok - $*"; _failures=$((_failures + 1)); }
+skip() { echo "skip - $*"; }
+
+check() {
+	_desc=$1; shift
+	if "$@"; then ok "$_desc"; else fail "$_desc"; fi
+}
+
+wait_for() {
+	_limit=$(($1 * 20)); shift
+	_i=0
+	while [ "$_i" -lt "$_limit" ]; do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	return 1
+}
+
+# The test needs root; otherwise say why and count as skipped.
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then skip "$1: needs root"; exit 0; fi
+}
+
+# A scratch directory removed at exit (add your own cleanup before it).
+scratch() { mktemp -d "${TMPDIR:-/tmp}/p2p-test.XXXXXX"; }
+
+finish() { [ "$_failures" -eq 0 ]; exit $?; }

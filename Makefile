@@ -90,7 +90,14 @@ all-tests: all $(UNIT_BIN)
 demo: deps all
 	libexec/p2p-lab-demo $(BUILD)
 
-bench: deps all
+# Benchmark drivers in C: tests/bench/NAME.c -> BUILD/bench/NAME (with lib/).
+BENCH_SRC = $(wildcard tests/bench/*.c)
+BENCH_BIN = $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/lib/libp2p.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/lib/libp2p.a $(LDLIBS)
+
+bench: deps all $(BENCH_BIN)
 	tests/bench/run $(BUILD)
 
 FUZZ_CC ?= clang

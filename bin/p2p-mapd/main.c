@@ -193,12 +193,12 @@ static void broadcast_change(struct mapd *d, const struct map *old, const struct
 
 /* ---- reload ---- */
 
+/* WHY starts with the file it is about. */
 static void refuse(struct mapd *d, const char *why)
 {
 	d->refused++;
 	snprintf(d->last_error, sizeof d->last_error, "%.500s", why);
-	log_error("%s: %s; keeping map version %lld", d->map_path, why,
-		  (long long)d->map->version);
+	log_error("%s; keeping map version %lld", why, (long long)d->map->version);
 }
 
 static void reload(struct mapd *d, const char *reason)
@@ -222,10 +222,11 @@ static void reload(struct mapd *d, const char *reason)
 		return;
 	}
 	if (m->version <= d->map->version) {
-		char why[200];
+		char why[PATH_MAX + 200];
 
-		snprintf(why, sizeof why, ".version: %lld is not greater than the loaded %lld "
-			 "but the map changed", (long long)m->version, (long long)d->map->version);
+		snprintf(why, sizeof why, "%s: .version: %lld is not greater than the loaded %lld "
+			 "but the map changed", d->map_path, (long long)m->version,
+			 (long long)d->map->version);
 		refuse(d, why);
 		map_free(m);
 		alloc_state_free(&newst);

@@ -66,7 +66,12 @@ static void fail_at(struct loader *ld, const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
-	map_errors_add(ld->errs, "%s: %s: %s", ld->file, path, what);
+	if (what[0] == '.' || what[0] == '[') /* a member of PATH: one path */
+		map_errors_add(ld->errs, "%s: %s%s", ld->file, path, what);
+	else if (path[0])
+		map_errors_add(ld->errs, "%s: %s: %s", ld->file, path, what);
+	else /* the top level: WHAT starts with the member's own path */
+		map_errors_add(ld->errs, "%s: %s", ld->file, what);
 }
 
 static const char *json_type_name(const json_t *v)
@@ -212,10 +217,10 @@ static void add_request(struct loader *ld, enum entity_kind kind, const char *na
 		snprintf(r->key, sizeof r->key, "%s/%s", entity_kind_name[kind], name);
 	else
 		snprintf(r->key, sizeof r->key, "%s", entity_kind_name[kind]);
-	snprintf(r->path, sizeof r->path, "%s.addr", path);
+	snprintf(r->path, sizeof r->path, "%s: %s.addr", ld->file, path);
 	if (addr) {
 		if (!json_is_string(addr) || addr_parse(json_string_value(addr), &r->addr) < 0) {
-			fail(ld, r->path, "%s is not an IP address",
+			fail(ld, path, ".addr: %s is not an IP address",
 			     json_is_string(addr) ? json_string_value(addr) : json_type_name(addr));
 			return;
 		}
@@ -404,6 +409,18 @@ static void load_control(struct loader *ld, json_t *doc)
 	add_request(ld, ENT_CONTROL, NULL, ".control", c);
 }
 
+/* Every entity travels as one IPC line (get, watch): keep it well under
+ * the line limit. */
+static void check_size(struct loader *ld, json_t *v, const char *path)
+{
+	char *text = json_dumps(v, JSON_COMPACT);
+
+	if (text && strlen(text) > MAP_ENTITY_MAX)
+		fail(ld, path, "is %zu bytes of JSON; an entity may have at most %d", strlen(text),
+		     MAP_ENTITY_MAX);
+	free(text);
+}
+
 /* Call FN for each NAME: OBJECT member of the section KEY. */
 static void load_section(struct loader *ld, json_t *doc, const char *key, enum entity_kind kind,
 			 void (*fn)(struct loader *, const char *, json_t *, const char *))
@@ -426,6 +443,7 @@ static void load_section(struct loader *ld, json_t *doc, const char *key, enum e
 			continue;
 		}
 		fn(ld, name, v, path);
+		check_size(ld, v, path);
 		add_request(ld, kind, name, path, v);
 	}
 }
@@ -561,6 +579,11 @@ static void load_resource(struct loader *ld, const char *name, json_t *r, const 
 		else if (!json_object_get(all, json_string_value(c)))
 			fail(ld, path, ".connectors[%zu]: no connector named \"%s\"", i,
 			     json_string_value(c));
+		else
+			for (size_t j = 0; j < i; j++)
+				if (json_equal(json_array_get(connectors, j), c))
+					fail(ld, path, ".connectors[%zu]: \"%s\" is listed twice", i,
+					     json_string_value(c));
 	}
 	v = member(ld, r, path, "upstream", JSON_STRING, 1);
 	if (v && strcmp(kind, "tcp") == 0 && !valid_hostport(json_string_value(v)))

@@ -12,6 +12,8 @@
 
 #define MAP_FILE_MAX (64u << 20)
 #define MAP_ERRORS_MAX 50
+/* Bytes of JSON one entity may take (its IPC line must stay under 64 KiB). */
+#define MAP_ENTITY_MAX 60000
 
 /* Every problem found in a map, each "PATH: what is wrong". */
 struct map_errors {
@@ -48,7 +50,7 @@ struct map {
 struct alloc_request {
 	enum entity_kind kind;
 	char key[160];
-	char path[160];
+	char path[4400];   /* "FILE: .section.name.addr", for messages */
 	json_t *obj;
 	int explicit_addr;  /* the map gave ADDR */
 	int placed;         /* ADDR kept from the allocation state */

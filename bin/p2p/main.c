@@ -120,7 +120,10 @@ static int query(const char *op, const char *arg_key, const char *arg, const cha
 	if (!reply)
 		return EXIT_SYSTEM;
 	if (json_is_true(json_object_get(reply, "ok"))) {
-		printf("%s\n", json_string_value(json_object_get(reply, print)));
+		/* The DNS and control addresses have a kind but no name. */
+		json_t *v = json_object_get(reply, print);
+
+		printf("%s\n", json_string_value(v ? v : json_object_get(reply, "kind")));
 		rc = EXIT_OK;
 	} else {
 		log_error("%s", json_string_value(json_object_get(reply, "error")));
@@ -228,6 +231,7 @@ static int cmd_ipc(int argc, char **argv)
 			log_fatal(EXIT_SYSTEM, "no reply from %s: %s", path, strerror(errno));
 		text = json_dumps(msg, JSON_COMPACT);
 		printf("%s\n", text);
+		fflush(stdout); /* a watch feeds a pipe line by line */
 		free(text);
 		if (json_is_false(json_object_get(msg, "ok")))
 			rc = EXIT_NEGATIVE;
@@ -265,7 +269,15 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "+r:t:")) != -1) {
 		switch (opt) {
 		case 'r': rundir = optarg; break;
-		case 't': timeout_ms = atoi(optarg); break;
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end || v < 1 || v > 3600000)
+				log_usage(USAGE);
+			timeout_ms = (int)v;
+			break;
+		}
 		default: log_usage(USAGE);
 		}
 	}

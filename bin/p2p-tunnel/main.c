@@ -1,0 +1,263 @@
+/* p2p-tunnel: WireGuard on a TUN device, configured like wg(8) expects:
+ * a wg setconf file (-c) and the UAPI socket /var/run/wireguard/IFACE.sock. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "device.h"
+#include "file.h"
+#include "key.h"
+#include "log.h"
+#include "notify.h"
+#include "tun.h"
+
+#define USAGE "p2p-tunnel [-v] [-n] [-d fd] [-i iface] [-c wg.conf] [-a addr/len]... " \
+	      "[-R prefix]... [-M mtu] [-u uapidir] [-T divisor]"
+#define MAX_EXTRA 64
+
+struct options {
+	const char *ifname, *config, *uapi_dir;
+	struct prefix addrs[MAX_EXTRA], routes[MAX_EXTRA];
+	size_t naddrs, nroutes;
+	unsigned mtu;
+	int check;
+};
+
+static struct device dev = { .tun_fd = -1, .udp4 = -1, .udp6 = -1, .mtu = 1420 };
+static struct options opt = { .ifname = "p2p0", .uapi_dir = "/var/run/wireguard" };
+static struct wg_config loaded;
+static int notify_fd = -1;
+
+static int read_config(const char *path, struct wg_config *c)
+{
+	char err[512];
+	char *text = file_read(path, 16u << 20, NULL);
+	int rc;
+
+	if (!text) {
+		log_error("unable to read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = config_parse(path, text, c, err, sizeof err);
+	key_wipe(text, strlen(text));
+	free(text);
+	if (rc < 0)
+		log_error("%s", err);
+	return rc;
+}
+
+/* Apply C the way wg syncconf does: peers it no longer lists are removed,
+ * the others are updated in place, so their sessions survive. */
+static int apply_config(const struct wg_config *c)
+{
+	size_t extra = 0, len;
+	char *text, *p;
+	int rc;
+
+	for (struct peer *peer = dev.peers; peer; peer = peer->next)
+		extra += KEY_HEX_LEN + 32;
+	len = c->uapi_len + extra + 1;
+	text = malloc(len);
+	if (!text)
+		return -ENOMEM;
+	p = text;
+	for (struct peer *peer = dev.peers; peer; peer = peer->next) {
+		char hex[KEY_HEX_LEN + 1];
+		int listed = 0;
+
+		key_to_hex(hex, peer->remote.pub);
+		for (size_t i = 0; i < c->npeers; i++)
+			if (!strcmp(c->peers[i], hex))
+				listed = 1;
+		if (!listed)
+			p += sprintf(p, "public_key=%s\nremove=true\n", hex);
+	}
+	memcpy(p, c->uapi, c->uapi_len);
+	p += c->uapi_len;
+	rc = uapi_set(&dev, text, (size_t)(p - text));
+	key_wipe(text, len);
+	free(text);
+	return rc;
+}
+
+static void on_sighup(struct loop *loop, int signo, void *arg)
+{
+	struct wg_config c;
+	int rc;
+
+	(void)loop;
+	(void)signo;
+	(void)arg;
+	if (!opt.config) {
+		log_info("SIGHUP: no configuration file to reload");
+		return;
+	}
+	if (read_config(opt.config, &c) < 0) {
+		log_error("%s: refused; keeping the running configuration", opt.config);
+		return;
+	}
+	rc = apply_config(&c);
+	if (rc < 0)
+		log_error("%s: applying it failed (%s); the configuration may be partial",
+			  opt.config, strerror(-rc));
+	else
+		log_info("reloaded %s: %zu peers", opt.config, dev.npeers);
+	config_free(&loaded);
+	loaded = c;
+}
+
+static void on_sigterm(struct loop *loop, int signo, void *arg)
+{
+	(void)arg;
+	log_info("exiting on signal %d", signo);
+	loop_stop(loop);
+}
+
+static void parse_prefix_arg(const char *arg, struct prefix *list, size_t *n, int host_ok)
+{
+	if (*n == MAX_EXTRA || prefix_parse(arg, &list[*n], 1, host_ok) < 0)
+		log_fatal(EXIT_USAGE, "%s: not ADDR/LEN", arg);
+	(*n)++;
+}
+
+static void parse_options(int argc, char **argv)
+{
+	int c;
+
+	while ((c = getopt(argc, argv, "vnd:i:c:a:R:M:u:T:")) != -1) {
+		switch (c) {
+		case 'v': log_set_verbosity(2); break;
+		case 'n': opt.check = 1; break;
+		case 'd':
+			notify_fd = notify_parse_fd(optarg);
+			if (notify_fd < 0)
+				log_fatal(EXIT_USAGE, "-d %s: not an open file descriptor above 2", optarg);
+			break;
+		case 'i':
+			if (strlen(optarg) == 0 || strlen(optarg) > 15 || strchr(optarg, '/'))
+				log_fatal(EXIT_USAGE, "-i %s: not an interface name (1 to 15 characters)", optarg);
+			opt.ifname = optarg;
+			break;
+		case 'c': opt.config = optarg; break;
+		case 'a': parse_prefix_arg(optarg, opt.addrs, &opt.naddrs, 1); break;
+		case 'R': parse_prefix_arg(optarg, opt.routes, &opt.nroutes, 0); break;
+		case 'M': opt.mtu = (unsigned)atoi(optarg);
+			if (opt.mtu < 576 || opt.mtu > 65535)
+				log_fatal(EXIT_USAGE, "-M %s: not an MTU (576 to 65535)", optarg);
+			break;
+		case 'u': opt.uapi_dir = optarg; break;
+		case 'T': {
+			int divisor = atoi(optarg);
+
+			if (divisor < 1 || divisor > 1000)
+				log_fatal(EXIT_USAGE, "-T %s: a divisor from 1 to 1000", optarg);
+			tunnel_timing_scale((unsigned)divisor);
+			break;
+		}
+		default: log_usage(USAGE);
+		}
+	}
+	if (optind != argc)
+		log_usage(USAGE);
+}
+
+static void configure_interface(void)
+{
+	const char *err = NULL;
+
+	if (tun_up(dev.ifname, dev.mtu) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to bring %s up with MTU %u", dev.ifname, dev.mtu);
+	for (size_t i = 0; i < opt.naddrs + loaded.naddrs; i++) {
+		const struct prefix *p = i < opt.naddrs ? &opt.addrs[i] : &loaded.addrs[i - opt.naddrs];
+		char text[PREFIX_STRLEN];
+
+		if (tun_addr(dev.ifname, p, 1, &err) < 0)
+			log_fatal(EXIT_SYSTEM, "unable to add %s to %s: %s", prefix_str(p, text),
+				  dev.ifname, err);
+	}
+	for (size_t i = 0; i < opt.nroutes; i++) {
+		char text[PREFIX_STRLEN];
+
+		if (tun_route(dev.ifname, &opt.routes[i], 1, &err) < 0)
+			log_fatal(EXIT_SYSTEM, "unable to route %s to %s: %s",
+				  prefix_str(&opt.routes[i], text), dev.ifname, err);
+	}
+}
+
+
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	log_init("p2p-tunnel");
+	parse_options(argc, argv);
+	if (wg_crypto_init() < 0)
+		log_fatal(EXIT_SYSTEM, "OpenSSL lacks BLAKE2s, HMAC or BLAKE2SMAC");
+	if (opt.config && read_config(opt.config, &loaded) < 0)
+		return EXIT_CONFIG;
+	if (opt.check) {
+		printf("configuration OK\n");
+		return EXIT_OK;
+	}
+	if (opt.mtu)
+		dev.mtu = opt.mtu;
+	else if (loaded.mtu)
+		dev.mtu = loaded.mtu;
+	snprintf(dev.ifname, sizeof dev.ifname, "%s", opt.ifname);
+
+	signal(SIGPIPE, SIG_IGN);
+	dev.loop = loop_new();
+	dev.aead = wg_aead_new();
+	dev.buf = malloc(MAX_PACKET + 64);
+	dev.buf2 = malloc(MAX_PACKET + 64);
+	if (!dev.loop || !dev.aead || !dev.buf || !dev.buf2)
+		log_fatal(EXIT_SYSTEM, "out of memory");
+	if (loop_add_signal(dev.loop, SIGHUP, on_sighup, NULL) < 0 ||
+	    loop_add_signal(dev.loop, SIGTERM, on_sigterm, NULL) < 0 ||
+	    loop_add_signal(dev.loop, SIGINT, on_sigterm, NULL) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to set up signals: %s", strerror(errno));
+
+	dev.tun_fd = tun_open(dev.ifname);
+	if (dev.tun_fd < 0)
+		log_fatal(EXIT_SYSTEM, "unable to create the TUN device %s: %s", dev.ifname,
+			  strerror(errno));
+	if (loop_add_fd(dev.loop, dev.tun_fd, EPOLLIN, device_on_tun, &dev) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to watch %s: %s", dev.ifname, strerror(errno));
+	if (udp_bind(&dev, 0) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to bind a UDP port: %s", strerror(errno));
+	rc = apply_config(&loaded);
+	if (rc < 0)
+		log_fatal(EXIT_CONFIG, "%s: %s", opt.config, strerror(-rc));
+	configure_interface();
+	if (uapi_listen(&dev, opt.uapi_dir) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to serve %s/%s.sock: %s", opt.uapi_dir, dev.ifname,
+			  strerror(errno));
+	dev.up = 1;
+	log_info("%s up: UDP port %u, %zu peers, MTU %u", dev.ifname, dev.listen_port,
+		 dev.npeers, dev.mtu);
+	if (notify_ready(notify_fd) < 0)
+		log_warning("unable to signal readiness: %s", strerror(errno));
+	if (loop_run(dev.loop) < 0)
+		log_fatal(EXIT_SYSTEM, "event loop failed: %s", strerror(errno));
+
+	/* Closing the TUN fd removes the interface, its addresses and routes. */
+	uapi_close(&dev, opt.uapi_dir);
+	peer_remove_all(&dev);
+	allowedips_free(&dev.aips);
+	udp_close(&dev);
+	loop_del_fd(dev.loop, dev.tun_fd);
+	close(dev.tun_fd);
+	key_wipe(&dev.local, sizeof dev.local);
+	config_free(&loaded);
+	wg_aead_free(dev.aead);
+	free(dev.index);
+	free(dev.buf);
+	free(dev.buf2);
+	loop_free(dev.loop);
+	return EXIT_OK;
+}

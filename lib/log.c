@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 static const char *prog_name = "p2p";
-static int verbosity;
+/* Info is on by default: starts, reloads and stops belong in the s6 log. */
+static int verbosity = 1;
 
 static const char *const level_names[] = {
 	[LOG_FATAL] = "fatal",

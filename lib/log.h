@@ -17,7 +17,7 @@ enum {
 
 void log_init(const char *prog);
 const char *log_prog(void);
-/* 0: warnings and errors; 1 (-v): info; 2 (-vv): debug. */
+/* 0: warnings and errors; 1 (the default): info; 2 (-v): debug. */
 void log_set_verbosity(int verbosity);
 int log_enabled(enum log_level level);
 

@@ -9,6 +9,7 @@
 
 static EVP_MAC *hmac_alg, *blake2s_mac_alg;
 static const EVP_MD *blake2s;
+static EVP_CIPHER *chacha20_poly1305;
 
 int wg_crypto_init(void)
 {
@@ -17,7 +18,10 @@ int wg_crypto_init(void)
 	blake2s = EVP_blake2s256();
 	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	blake2s_mac_alg = EVP_MAC_fetch(NULL, "BLAKE2SMAC", NULL);
-	if (!blake2s || !hmac_alg || !blake2s_mac_alg) {
+	/* Fetched once: the legacy EVP_chacha20_poly1305() is looked up
+	 * again at every initialisation. */
+	chacha20_poly1305 = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+	if (!blake2s || !hmac_alg || !blake2s_mac_alg || !chacha20_poly1305) {
 		blake2s = NULL;
 		return -1;
 	}
@@ -141,18 +145,71 @@ struct wg_aead {
 	EVP_CIPHER_CTX *ctx;
 };
 
-struct wg_aead *wg_aead_new(void)
-{
-	struct wg_aead *a = OPENSSL_zalloc(sizeof *a);
+static void nonce96(uint8_t nonce[12], uint64_t counter);
 
+static struct wg_aead *aead_new(const uint8_t *key, int enc)
+{
+	struct wg_aead *a;
+
+	if (wg_crypto_init() < 0)
+		return NULL;
+	a = OPENSSL_zalloc(sizeof *a);
 	if (!a)
 		return NULL;
 	a->ctx = EVP_CIPHER_CTX_new();
-	if (!a->ctx || EVP_CipherInit_ex(a->ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL, 1) != 1) {
+	if (!a->ctx || EVP_CipherInit_ex2(a->ctx, chacha20_poly1305, key, NULL, enc, NULL) != 1) {
 		wg_aead_free(a);
 		return NULL;
 	}
 	return a;
+}
+
+struct wg_aead *wg_aead_new(void)
+{
+	return aead_new(NULL, 1);
+}
+
+struct wg_aead *wg_aead_new_keyed(const uint8_t key[WG_KEY_LEN], int encrypt)
+{
+	return aead_new(key, encrypt);
+}
+
+int wg_aead_seal_fast(struct wg_aead *a, uint8_t *dst, uint64_t counter, const uint8_t *src,
+		      size_t len)
+{
+	uint8_t nonce[12];
+	OSSL_PARAM tag[2] = {
+		OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, WG_TAG_LEN),
+		OSSL_PARAM_END,
+	};
+	int n;
+
+	nonce96(nonce, counter);
+	tag[0].data = dst + len;
+	if (len > INT32_MAX || EVP_CipherInit_ex2(a->ctx, NULL, NULL, nonce, 1, NULL) != 1 ||
+	    (len && EVP_CipherUpdate(a->ctx, dst, &n, src, (int)len) != 1) ||
+	    EVP_CipherFinal_ex(a->ctx, dst + len, &n) != 1)
+		return -1;
+	return EVP_CIPHER_CTX_get_params(a->ctx, tag) == 1 ? 0 : -1;
+}
+
+int wg_aead_open_fast(struct wg_aead *a, uint8_t *dst, uint64_t counter, const uint8_t *src,
+		      size_t len)
+{
+	uint8_t nonce[12];
+	OSSL_PARAM tag[2] = {
+		OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, WG_TAG_LEN),
+		OSSL_PARAM_END,
+	};
+	int n;
+
+	nonce96(nonce, counter);
+	tag[0].data = (void *)(src + len);
+	if (len > INT32_MAX || EVP_CipherInit_ex2(a->ctx, NULL, NULL, nonce, 0, NULL) != 1 ||
+	    EVP_CIPHER_CTX_set_params(a->ctx, tag) != 1 ||
+	    (len && EVP_CipherUpdate(a->ctx, dst, &n, src, (int)len) != 1))
+		return -1;
+	return EVP_CipherFinal_ex(a->ctx, dst + len, &n) == 1 ? 0 : -1;
 }
 
 void wg_aead_free(struct wg_aead *a)

@@ -14,6 +14,7 @@
 #include "crypto.h"
 #include "loop.h"
 #include "noise.h"
+#include "offload.h"
 #include "replay.h"
 
 /* Whitepaper section 6 (milliseconds), scaled down only by the test option
@@ -36,6 +37,7 @@ void tunnel_timing_scale(unsigned divisor);
 #define REJECT_AFTER_MESSAGES (UINT64_MAX - (1ull << 13))
 #define MAX_STAGED_PACKETS 128
 #define MAX_PACKET 65535
+#define MAX_SEGMENTS 64
 /* Handshake messages per second above which we answer with cookies. */
 #define UNDER_LOAD_HANDSHAKES 64
 
@@ -50,6 +52,7 @@ struct peer;
 /* One set of transport keys. */
 struct session {
 	struct noise_keys keys;
+	struct wg_aead *tx, *rx;   /* bound to keys.send / keys.recv */
 	struct peer *peer;
 	uint64_t created;          /* monotonic ms */
 	uint64_t send_counter;
@@ -127,6 +130,10 @@ struct device {
 	unsigned mtu;
 	uint64_t dropped;             /* packets we could not route or authenticate */
 	int up;                       /* the interface exists and the loop runs */
+	int vnet;                     /* TUN with virtio headers and TSO */
+	int udp_gso;                  /* UDP_SEGMENT works: one sendmsg per batch */
+	uint8_t *seg;                 /* segments of a split super-packet, then their ciphertext */
+	struct gro gro;               /* the super-packet being built for TUN */
 };
 
 /* peer.c */
@@ -140,6 +147,8 @@ uint32_t index_add(struct device *dev, struct peer *p, struct session *s);
 struct index_entry *index_find(struct device *dev, uint32_t index);
 void index_del(struct device *dev, uint32_t index);
 void session_free(struct device *dev, struct session *s);
+/* Make the session's cipher contexts once its keys are derived. */
+int session_bind_keys(struct session *s);
 void peer_clear_sessions(struct peer *p);
 void peer_stage(struct peer *p, const uint8_t *pkt, size_t len);
 void peer_flush_staged(struct peer *p);
@@ -150,6 +159,7 @@ void device_send_handshake_initiation(struct peer *p, int retry);
 void device_send_keepalive(struct peer *p);
 void device_on_tun(struct loop *loop, int fd, uint32_t events, void *arg);
 void device_on_udp(struct loop *loop, int fd, uint32_t events, void *arg);
+void device_flush_tun(struct device *dev);
 int device_send_packet(struct peer *p, const uint8_t *pkt, size_t len);
 int endpoint_to_string(const union sockaddr_any *ep, char *buf, size_t size);
 int endpoint_from_string(union sockaddr_any *ep, const char *text);

@@ -215,14 +215,17 @@ int main(int argc, char **argv)
 	dev.aead = wg_aead_new();
 	dev.buf = malloc(MAX_PACKET + 64);
 	dev.buf2 = malloc(MAX_PACKET + 64);
-	if (!dev.loop || !dev.aead || !dev.buf || !dev.buf2)
+	dev.seg = malloc((size_t)MAX_SEGMENTS * (dev.mtu + 64));
+	dev.gro.buf = malloc(VNET_HDR_LEN + MAX_PACKET + 64);
+	dev.udp_gso = 1;
+	if (!dev.loop || !dev.aead || !dev.buf || !dev.buf2 || !dev.seg || !dev.gro.buf)
 		log_fatal(EXIT_SYSTEM, "out of memory");
 	if (loop_add_signal(dev.loop, SIGHUP, on_sighup, NULL) < 0 ||
 	    loop_add_signal(dev.loop, SIGTERM, on_sigterm, NULL) < 0 ||
 	    loop_add_signal(dev.loop, SIGINT, on_sigterm, NULL) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to set up signals: %s", strerror(errno));
 
-	dev.tun_fd = tun_open(dev.ifname);
+	dev.tun_fd = tun_open(dev.ifname, &dev.vnet);
 	if (dev.tun_fd < 0)
 		log_fatal(EXIT_SYSTEM, "unable to create the TUN device %s: %s", dev.ifname,
 			  strerror(errno));
@@ -238,8 +241,8 @@ int main(int argc, char **argv)
 		log_fatal(EXIT_SYSTEM, "unable to serve %s/%s.sock: %s", opt.uapi_dir, dev.ifname,
 			  strerror(errno));
 	dev.up = 1;
-	log_info("%s up: UDP port %u, %zu peers, MTU %u", dev.ifname, dev.listen_port,
-		 dev.npeers, dev.mtu);
+	log_info("%s up: UDP port %u, %zu peers, MTU %u%s", dev.ifname, dev.listen_port,
+		 dev.npeers, dev.mtu, dev.vnet ? ", TSO/GRO offloads" : "");
 	if (notify_ready(notify_fd) < 0)
 		log_warning("unable to signal readiness: %s", strerror(errno));
 	if (loop_run(dev.loop) < 0)
@@ -258,6 +261,8 @@ int main(int argc, char **argv)
 	free(dev.index);
 	free(dev.buf);
 	free(dev.buf2);
+	free(dev.seg);
+	free(dev.gro.buf);
 	loop_free(dev.loop);
 	return EXIT_OK;
 }

@@ -4,6 +4,8 @@
  * cookie replies, or transport data: authenticate, check the replay window,
  * check the inner source against the peer's AllowedIPs, write to TUN. */
 #include <arpa/inet.h>
+#include <netinet/udp.h>
+#include <sys/uio.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -172,8 +174,8 @@ int device_send_packet(struct peer *p, const uint8_t *pkt, size_t len)
 	noise_put_le64(out + 8, counter);
 	memcpy(out + MSG_DATA_HEADER_LEN, pkt, len);
 	memset(out + MSG_DATA_HEADER_LEN + len, 0, padded - len);
-	if (wg_aead_seal(dev->aead, out + MSG_DATA_HEADER_LEN, s->keys.send, counter,
-			 out + MSG_DATA_HEADER_LEN, padded, NULL, 0) < 0)
+	if (wg_aead_seal_fast(s->tx, out + MSG_DATA_HEADER_LEN, counter,
+			      out + MSG_DATA_HEADER_LEN, padded) < 0)
 		return -1;
 	if (udp_send(p, out, MSG_DATA_HEADER_LEN + padded + WG_TAG_LEN) < 0) {
 		dev->dropped++;
@@ -188,6 +190,107 @@ int device_send_packet(struct peer *p, const uint8_t *pkt, size_t len)
 	    (counter > REKEY_AFTER_MESSAGES || now - s->created > timing.rekey_after_time))
 		device_send_handshake_initiation(p, 0);
 	return 0;
+}
+
+static int sendmsg_gso(struct device *dev, struct peer *p, uint8_t *data, size_t len,
+		       size_t segsize)
+{
+	int fd = p->endpoint.sa.sa_family == AF_INET ? dev->udp4 : dev->udp6;
+	char control[CMSG_SPACE(sizeof(uint16_t))] = { 0 };
+	struct iovec iov = { .iov_base = data, .iov_len = len };
+	struct msghdr mh = {
+		.msg_name = &p->endpoint.sa,
+		.msg_namelen = endpoint_len(&p->endpoint),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+	ssize_t n;
+
+	if (len > segsize) {
+		struct cmsghdr *cm;
+
+		mh.msg_control = control;
+		mh.msg_controllen = sizeof control;
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_UDP;
+		cm->cmsg_type = UDP_SEGMENT;
+		cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+		*(uint16_t *)(void *)CMSG_DATA(cm) = (uint16_t)segsize;
+	}
+	do
+		n = sendmsg(fd, &mh, 0);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -1 : 0;
+}
+
+/* One datagram per segment, for kernels without UDP GSO. */
+static void send_each(struct device *dev, struct peer *p, uint8_t *data, size_t len,
+		      size_t segsize)
+{
+	for (size_t off = 0; off < len; off += segsize)
+		if (sendmsg_gso(dev, p, data + off, len - off < segsize ? len - off : segsize,
+				segsize) < 0)
+			dev->dropped++;
+}
+
+static void send_segments(struct peer *p, uint8_t *seg, size_t stride, const size_t *lens, int n)
+{
+	struct device *dev = p->dev;
+	struct session *s = p->current;
+	uint64_t now = loop_now_ms();
+	size_t per_send = 65000 / stride, total = 0;
+	uint8_t *batch = seg;
+	int in_batch = 0;
+
+	if (!session_usable(s, now)) {
+		for (int i = 0; i < n; i++)
+			peer_stage(p, seg + (size_t)i * stride + MSG_DATA_HEADER_LEN, lens[i]);
+		device_send_handshake_initiation(p, 0);
+		return;
+	}
+	if (!p->has_endpoint) {
+		dev->dropped += (uint64_t)n;
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		uint8_t *slot = seg + (size_t)i * stride, *plain = slot + MSG_DATA_HEADER_LEN;
+		size_t padded = (lens[i] + 15) & ~(size_t)15, msglen;
+		uint64_t counter = s->send_counter++;
+
+		if (padded > dev->mtu)
+			padded = dev->mtu;
+		memset(plain + lens[i], 0, padded - lens[i]);
+		noise_put_le32(slot, MSG_DATA);
+		noise_put_le32(slot + 4, s->keys.remote_index);
+		noise_put_le64(slot + 8, counter);
+		if (wg_aead_seal_fast(s->tx, plain, counter, plain, padded) < 0)
+			return;
+		msglen = MSG_DATA_HEADER_LEN + padded + WG_TAG_LEN;
+		total += msglen;
+		in_batch++;
+		/* Flush at the batch limit, and at the last (maybe short) segment. */
+		if ((size_t)in_batch == per_send || i == n - 1 || msglen != stride) {
+			size_t bytes = (size_t)(slot + msglen - batch);
+
+			if (!dev->udp_gso || sendmsg_gso(dev, p, batch, bytes, stride) < 0) {
+				if (dev->udp_gso && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+					log_warning("UDP GSO refused (%s): sending datagram by datagram",
+						    strerror(errno));
+					dev->udp_gso = 0;
+				}
+				send_each(dev, p, batch, bytes, stride);
+			}
+			batch = slot + msglen;
+			in_batch = 0;
+		}
+	}
+	p->tx_bytes += total;
+	timers_any_authenticated_packet_traversal(p);
+	timers_any_authenticated_packet_sent(p);
+	timers_data_sent(p);
+	if (s->keys.initiator &&
+	    (s->send_counter > REKEY_AFTER_MESSAGES || now - s->created > timing.rekey_after_time))
+		device_send_handshake_initiation(p, 0);
 }
 
 void device_send_keepalive(struct peer *p)
@@ -215,31 +318,90 @@ static int packet_destination(const uint8_t *pkt, size_t len, int *family, const
 	return -1;
 }
 
+/* Send N segments that tso_split placed at SEG + i * STRIDE + header room:
+ * encrypt each in place under consecutive counters and hand them to the
+ * kernel in as few sendmsg calls as UDP GSO allows. */
+static void send_segments(struct peer *p, uint8_t *seg, size_t stride, const size_t *lens, int n);
+
+static void tun_packet(struct device *dev, uint8_t *pkt, size_t len)
+{
+	const uint8_t *dst;
+	struct peer *p;
+	int family;
+
+	if (packet_destination(pkt, len, &family, &dst) < 0)
+		return;
+	p = allowedips_lookup(&dev->aips, family, dst);
+	if (!p) {
+		dev->dropped++;
+		return;
+	}
+	device_send_packet(p, pkt, len);
+}
+
+/* A super-packet from the kernel's TSO: split it into segments that fit
+ * the MTU, straight into the slots they will be encrypted in. */
+static void tun_super_packet(struct device *dev, const struct vnet_hdr *h, uint8_t *pkt, size_t len)
+{
+	size_t lens[MAX_SEGMENTS], full = offload_segment_size(h, pkt, len), padded, stride;
+	const uint8_t *dst;
+	struct peer *p;
+	int family, n;
+
+	if (packet_destination(pkt, len, &family, &dst) < 0 || full == 0 || full > dev->mtu)
+		return;
+	p = allowedips_lookup(&dev->aips, family, dst);
+	if (!p) {
+		dev->dropped++;
+		return;
+	}
+	padded = (full + 15) & ~(size_t)15;
+	if (padded > dev->mtu)
+		padded = dev->mtu;
+	stride = MSG_DATA_HEADER_LEN + padded + WG_TAG_LEN;
+	n = offload_tso_split(h, pkt, len, dev->seg + MSG_DATA_HEADER_LEN, stride, lens, MAX_SEGMENTS);
+	if (n < 0) {
+		dev->dropped++;
+		return;
+	}
+	send_segments(p, dev->seg, stride, lens, n);
+}
+
 void device_on_tun(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct device *dev = arg;
+	size_t hdr = dev->vnet ? VNET_HDR_LEN : 0;
 
 	(void)loop;
 	(void)events;
 	for (int burst = 0; burst < 64; burst++) {
-		ssize_t n = read(fd, dev->buf, MAX_PACKET);
-		const uint8_t *dst;
-		struct peer *p;
-		int family;
+		ssize_t n = read(fd, dev->buf, MAX_PACKET + hdr);
+		struct vnet_hdr h;
+		uint8_t *pkt = dev->buf + hdr;
+		size_t len;
 
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_error("unable to read from %s: %s", dev->ifname, strerror(errno));
 			return;
 		}
-		if (packet_destination(dev->buf, (size_t)n, &family, &dst) < 0)
+		if ((size_t)n <= hdr)
 			continue;
-		p = allowedips_lookup(&dev->aips, family, dst);
-		if (!p) {
-			dev->dropped++;
+		len = (size_t)n - hdr;
+		if (!dev->vnet) {
+			tun_packet(dev, pkt, len);
 			continue;
 		}
-		device_send_packet(p, dev->buf, (size_t)n);
+		vnet_hdr_read(&h, dev->buf);
+		if ((h.gso_type & ~VNET_GSO_ECN) == VNET_GSO_TCPV4 ||
+		    (h.gso_type & ~VNET_GSO_ECN) == VNET_GSO_TCPV6) {
+			tun_super_packet(dev, &h, pkt, len);
+		} else if (h.gso_type == VNET_GSO_NONE) {
+			if (offload_finish_csum(&h, pkt, len) == 0)
+				tun_packet(dev, pkt, len);
+		} else {
+			dev->dropped++; /* a GSO kind we did not ask for */
+		}
 	}
 }
 
@@ -343,7 +505,8 @@ static void handle_initiation(struct device *dev, uint8_t *buf, size_t len,
 	replay_init(&s->replay);
 	s->keys.local_index = index_add(dev, p, s);
 	if (!s->keys.local_index ||
-	    noise_create_response(&p->remote, &p->hs, s->keys.local_index, &resp, &s->keys) < 0) {
+	    noise_create_response(&p->remote, &p->hs, s->keys.local_index, &resp, &s->keys) < 0 ||
+	    session_bind_keys(s) < 0) {
 		session_free(dev, s);
 		goto out;
 	}
@@ -380,6 +543,14 @@ static void handle_response(struct device *dev, uint8_t *buf, size_t len,
 	if (!s)
 		return;
 	if (noise_consume_response(&dev->local, &p->remote, &p->hs, m, &s->keys) < 0) {
+		free(s);
+		return;
+	}
+	if (session_bind_keys(s) < 0) {
+		index_del(dev, s->keys.local_index);
+		p->hs.state = HS_NONE;
+		wg_aead_free(s->tx);
+		wg_aead_free(s->rx);
 		free(s);
 		return;
 	}
@@ -439,6 +610,52 @@ static int inner_source(const uint8_t *pkt, size_t len, int *family, const uint8
 	return *iplen <= len && *iplen >= (*family == AF_INET ? 20u : 40u) ? 0 : -1;
 }
 
+static void tun_write_raw(struct device *dev, const uint8_t *pkt, size_t len, int single)
+{
+	struct vnet_hdr h = { .flags = VNET_F_DATA_VALID };
+	uint8_t hdr[VNET_HDR_LEN];
+	struct iovec iov[2] = { { hdr, VNET_HDR_LEN }, { (void *)pkt, len } };
+	ssize_t n;
+
+	vnet_hdr_write(hdr, &h);
+	if (single)
+		n = writev(dev->tun_fd, dev->vnet ? iov : iov + 1, dev->vnet ? 2 : 1);
+	else
+		n = write(dev->tun_fd, pkt, len); /* PKT carries its own header */
+	if (n < 0 && errno != EAGAIN)
+		log_debug("unable to write to %s: %s", dev->ifname, strerror(errno));
+}
+
+/* Write the pending coalesced packet, if any. */
+void device_flush_tun(struct device *dev)
+{
+	if (dev->gro.len) {
+		size_t total = gro_finish(&dev->gro);
+
+		tun_write_raw(dev, dev->gro.buf, total, 0);
+	}
+}
+
+/* Hand a decrypted packet to the kernel: TCP segments of one flow are
+ * coalesced into one super-packet, written when the flow breaks or the
+ * burst ends. */
+static void tun_write(struct device *dev, const uint8_t *pkt, size_t len)
+{
+	int rc;
+
+	if (!dev->vnet) {
+		tun_write_raw(dev, pkt, len, 1);
+		return;
+	}
+	rc = gro_add(&dev->gro, pkt, len);
+	if (rc == 1)
+		return;
+	device_flush_tun(dev);
+	if (rc == 0 && gro_add(&dev->gro, pkt, len) == 1)
+		return;
+	tun_write_raw(dev, pkt, len, 1);
+}
+
 static void handle_data(struct device *dev, uint8_t *buf, size_t len,
 			const union sockaddr_any *src)
 {
@@ -457,8 +674,7 @@ static void handle_data(struct device *dev, uint8_t *buf, size_t len,
 	p = e->peer;
 	if (now - s->created >= timing.reject_after_time || counter >= REJECT_AFTER_MESSAGES)
 		return;
-	if (wg_aead_open(dev->aead, plain, s->keys.recv, counter, buf + MSG_DATA_HEADER_LEN, plen,
-			 NULL, 0) < 0) {
+	if (wg_aead_open_fast(s->rx, plain, counter, buf + MSG_DATA_HEADER_LEN, plen) < 0) {
 		dev->dropped++;
 		return;
 	}
@@ -490,8 +706,7 @@ static void handle_data(struct device *dev, uint8_t *buf, size_t len,
 		dev->dropped++;
 	} else {
 		timers_data_received(p);
-		if (write(dev->tun_fd, plain, iplen) < 0 && errno != EAGAIN)
-			log_debug("unable to write to %s: %s", dev->ifname, strerror(errno));
+		tun_write(dev, plain, iplen);
 	}
 	/* Last: sending reuses the buffer PLAIN points into. */
 	if (confirmed)
@@ -525,6 +740,19 @@ static void handle_message(struct device *dev, uint8_t *buf, size_t len,
 	}
 }
 
+static void normalise_source(union sockaddr_any *src)
+{
+	/* Treat v4-mapped sources as IPv4, so endpoints print as wg's do. */
+	if (src->sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&src->in6.sin6_addr)) {
+		struct sockaddr_in v4 = { .sin_family = AF_INET, .sin_port = src->in6.sin6_port };
+
+		memcpy(&v4.sin_addr, src->in6.sin6_addr.s6_addr + 12, 4);
+		src->in = v4;
+	}
+}
+
+/* With UDP GRO the kernel hands over many datagrams of one flow at once,
+ * with their size in a control message. */
 void device_on_udp(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct device *dev = arg;
@@ -533,21 +761,36 @@ void device_on_udp(struct loop *loop, int fd, uint32_t events, void *arg)
 	(void)events;
 	for (int burst = 0; burst < 64; burst++) {
 		union sockaddr_any src;
-		socklen_t slen = sizeof src;
-		ssize_t n = recvfrom(fd, dev->buf, MAX_PACKET, 0, &src.sa, &slen);
+		char control[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { .iov_base = dev->buf, .iov_len = MAX_PACKET };
+		struct msghdr mh = {
+			.msg_name = &src, .msg_namelen = sizeof src,
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = control, .msg_controllen = sizeof control,
+		};
+		ssize_t n = recvmsg(fd, &mh, 0);
+		size_t segsize, off;
 
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_debug("udp receive: %s", strerror(errno));
-			return;
+			break;
 		}
-		/* Treat v4-mapped sources as IPv4, so endpoints print as wg's do. */
-		if (src.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&src.in6.sin6_addr)) {
-			struct sockaddr_in v4 = { .sin_family = AF_INET, .sin_port = src.in6.sin6_port };
+		segsize = (size_t)n;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+				int gso;
 
-			memcpy(&v4.sin_addr, src.in6.sin6_addr.s6_addr + 12, 4);
-			src.in = v4;
+				memcpy(&gso, CMSG_DATA(cm), sizeof gso);
+				if (gso > 0)
+					segsize = (size_t)gso;
+			}
+		normalise_source(&src);
+		for (off = 0; off < (size_t)n; off += segsize) {
+			size_t len = (size_t)n - off < segsize ? (size_t)n - off : segsize;
+
+			handle_message(dev, dev->buf + off, len, &src);
 		}
-		handle_message(dev, dev->buf, (size_t)n, &src);
 	}
+	device_flush_tun(dev);
 }

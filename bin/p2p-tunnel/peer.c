@@ -33,8 +33,17 @@ void session_free(struct device *dev, struct session *s)
 	if (!s)
 		return;
 	index_del(dev, s->keys.local_index);
+	wg_aead_free(s->tx);
+	wg_aead_free(s->rx);
 	OPENSSL_cleanse(s, sizeof *s);
 	free(s);
+}
+
+int session_bind_keys(struct session *s)
+{
+	s->tx = wg_aead_new_keyed(s->keys.send, 1);
+	s->rx = wg_aead_new_keyed(s->keys.recv, 0);
+	return s->tx && s->rx ? 0 : -1;
 }
 
 void peer_clear_sessions(struct peer *p)

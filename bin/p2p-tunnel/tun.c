@@ -14,7 +14,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-int tun_open(const char *name)
+static int open_tun(const char *name, int flags)
 {
 	struct ifreq ifr;
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
@@ -22,7 +22,7 @@ int tun_open(const char *name)
 	if (fd < 0)
 		return -1;
 	memset(&ifr, 0, sizeof ifr);
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | flags);
 	if (strlen(name) >= IFNAMSIZ) {
 		close(fd);
 		errno = ENAMETOOLONG;
@@ -37,6 +37,24 @@ int tun_open(const char *name)
 		return -1;
 	}
 	return fd;
+}
+
+int tun_open(const char *name, int *vnet)
+{
+	int fd = open_tun(name, IFF_VNET_HDR), hdrlen = 10;
+	unsigned offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+
+	/* The kernel hands us 64 KiB TCP segments and takes them back the
+	 * same way; where it cannot, plain packets. */
+	if (fd >= 0 && ioctl(fd, TUNSETVNETHDRSZ, &hdrlen) == 0 &&
+	    ioctl(fd, TUNSETOFFLOAD, offloads) == 0) {
+		*vnet = 1;
+		return fd;
+	}
+	if (fd >= 0)
+		close(fd);
+	*vnet = 0;
+	return open_tun(name, 0);
 }
 
 static struct nl_sock *route_socket(void)

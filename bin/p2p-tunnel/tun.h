@@ -6,8 +6,9 @@
 #include "addr.h"
 
 /* Create (or attach to) the TUN interface NAME; returns a non-blocking fd.
- * The interface lives as long as the fd. */
-int tun_open(const char *name);
+ * The interface lives as long as the fd. *VNET is set when the device
+ * carries virtio headers with TSO and checksum offload. */
+int tun_open(const char *name, int *vnet);
 /* Set the MTU and bring the link up. */
 int tun_up(const char *name, unsigned mtu);
 /* Addresses and routes on the interface. ERR gets libnl's reason. */

@@ -2,6 +2,7 @@
  * port, with large buffers so bursts are not dropped in the kernel. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,6 +39,8 @@ static int open_socket(int family, uint16_t port, uint32_t fwmark, uint16_t *bou
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 	if (fwmark && setsockopt(fd, SOL_SOCKET, SO_MARK, &fwmark, sizeof fwmark) < 0)
 		goto fail;
+	/* Receive bursts of one peer as one buffer (where the kernel can). */
+	setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one);
 	if (bind(fd, &sa.sa, len) < 0)
 		goto fail;
 	if (getsockname(fd, &sa.sa, &len) < 0)

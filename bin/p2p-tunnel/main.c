@@ -12,15 +12,16 @@
 #include "file.h"
 #include "key.h"
 #include "log.h"
+#include "mapfollow.h"
 #include "notify.h"
 #include "tun.h"
 
-#define USAGE "p2p-tunnel [-v] [-n] [-d fd] [-i iface] [-c wg.conf] [-a addr/len]... " \
-	      "[-R prefix]... [-M mtu] [-u uapidir] [-T divisor]"
+#define USAGE "p2p-tunnel [-v] [-n] [-d fd] [-i iface] [-c wg.conf] [-k keyfile] " \
+	      "[-m mapd.sock -H host] [-a addr/len]... [-R prefix]... [-M mtu] [-u uapidir] [-T divisor]"
 #define MAX_EXTRA 64
 
 struct options {
-	const char *ifname, *config, *uapi_dir;
+	const char *ifname, *config, *uapi_dir, *keyfile, *mapd, *host;
 	struct prefix addrs[MAX_EXTRA], routes[MAX_EXTRA];
 	size_t naddrs, nroutes;
 	unsigned mtu;
@@ -128,7 +129,7 @@ static void parse_options(int argc, char **argv)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "vnd:i:c:a:R:M:u:T:")) != -1) {
+	while ((c = getopt(argc, argv, "vnd:i:c:k:m:H:a:R:M:u:T:")) != -1) {
 		switch (c) {
 		case 'v': log_set_verbosity(2); break;
 		case 'n': opt.check = 1; break;
@@ -143,6 +144,9 @@ static void parse_options(int argc, char **argv)
 			opt.ifname = optarg;
 			break;
 		case 'c': opt.config = optarg; break;
+		case 'k': opt.keyfile = optarg; break;
+		case 'm': opt.mapd = optarg; break;
+		case 'H': opt.host = optarg; break;
 		case 'a': parse_prefix_arg(optarg, opt.addrs, &opt.naddrs, 1); break;
 		case 'R': parse_prefix_arg(optarg, opt.routes, &opt.nroutes, 0); break;
 		case 'M': opt.mtu = (unsigned)atoi(optarg);
@@ -161,8 +165,38 @@ static void parse_options(int argc, char **argv)
 		default: log_usage(USAGE);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || !opt.mapd != !opt.host)
 		log_usage(USAGE);
+}
+
+/* The private key from a file (base64, as wg genkey writes it): a secret
+ * never travels on the command line. */
+static void load_private_key(const char *path)
+{
+	char *text = file_read(path, 4096, NULL), *p, *end;
+	uint8_t key[KEY_LEN];
+
+	if (!text)
+		log_fatal(EXIT_CONFIG, "unable to read %s: %s", path, strerror(errno));
+	for (p = text; *p == ' ' || *p == '\t' || *p == '\n'; p++)
+		;
+	for (end = p + strlen(p); end > p && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t');)
+		*--end = '\0';
+	if (key_from_base64(key, p) < 0) {
+		key_wipe(text, strlen(text));
+		log_fatal(EXIT_CONFIG, "%s: not a private key (44 characters of base64)", path);
+	}
+	key_wipe(text, strlen(text));
+	free(text);
+	device_set_private_key(&dev, key);
+	key_wipe(key, sizeof key);
+}
+
+static void on_map_applied(void)
+{
+	if (notify_ready(notify_fd) < 0)
+		log_warning("unable to signal readiness: %s", strerror(errno));
+	notify_fd = -1;
 }
 
 static void configure_interface(void)
@@ -236,19 +270,25 @@ int main(int argc, char **argv)
 	rc = apply_config(&loaded);
 	if (rc < 0)
 		log_fatal(EXIT_CONFIG, "%s: %s", opt.config, strerror(-rc));
+	if (opt.keyfile)
+		load_private_key(opt.keyfile);
 	configure_interface();
+	if (opt.mapd && mapfollow_start(&dev, opt.mapd, opt.host, on_map_applied) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to follow the map from %s: %s", opt.mapd, strerror(errno));
 	if (uapi_listen(&dev, opt.uapi_dir) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to serve %s/%s.sock: %s", opt.uapi_dir, dev.ifname,
 			  strerror(errno));
 	dev.up = 1;
 	log_info("%s up: UDP port %u, %zu peers, MTU %u%s", dev.ifname, dev.listen_port,
 		 dev.npeers, dev.mtu, dev.vnet ? ", TSO/GRO offloads" : "");
-	if (notify_ready(notify_fd) < 0)
-		log_warning("unable to signal readiness: %s", strerror(errno));
+	/* Following a map, we are ready once the first one is applied. */
+	if (!opt.mapd)
+		on_map_applied();
 	if (loop_run(dev.loop) < 0)
 		log_fatal(EXIT_SYSTEM, "event loop failed: %s", strerror(errno));
 
 	/* Closing the TUN fd removes the interface, its addresses and routes. */
+	mapfollow_stop();
 	uapi_close(&dev, opt.uapi_dir);
 	peer_remove_all(&dev);
 	allowedips_free(&dev.aips);

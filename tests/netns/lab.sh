@@ -14,7 +14,8 @@
 #                                                    app
 #                        vault :8080, public :8081, alice :8082, bob :8083
 #
-# Each of client, ny, ldn and control runs p2p-mapd under its own s6-svscan,
+# Each of client, ny, ldn and control runs p2p-mapd and p2p-tunnel (WireGuard
+# from the map: client <-> ny, client <-> ldn) under its own s6-svscan,
 # with its own /etc/p2p, /run/p2p, /var/lib/p2p, /var/log/p2p (state under
 # a scratch P2P_LAB_DIR).
 # shellcheck disable=SC2016,SC2317 # sh -c '...' sh ARGS; functions run by check and trap
@@ -122,6 +123,29 @@ check "ny: the map holds the public key of ny's private key" \
 check "client: user alice, groups eng" \
 	[ "$(json_get "$state/map.json" '["clients"]["client"]["user"]')" = alice ]
 
+# ---- the tunnels: client <-> ny and client <-> ldn, from the map ----
+
+addr_of() { json_get "$state/nodes/$1/lib/mapd-alloc.json" "[\"addresses\"][\"connector/$1\"][\"addr\"]"; }
+for n in ny ldn; do
+	a=$(lab exec client -- p2p ipc mapd '{"op":"get"}' |
+		/usr/bin/python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("name") == sys.argv[1]:
+        print(m["value"]["addr"])' "$n")
+	check "client: ping $n's overlay address $a through the tunnel" \
+		lab exec client -- ping -c 1 -W 3 "$a"
+	check "$n: wg show p2p0 lists the client with a handshake" \
+		sh -c '"$@" | awk "\$2 != 0 { found = 1 } END { exit !found }"' sh \
+		p2p-lab -n "$name" exec "$n" -- wg show p2p0 latest-handshakes
+done
+check "client: vault's address 100.96.128.20 answers through the tunnel" \
+	lab exec client -- ping -c 1 -W 3 100.96.128.20
+check "client: the overlay prefix is routed to p2p0" \
+	sh -c '"$@" | grep -q "^100.96.0.0/12 dev p2p0"' sh p2p-lab -n "$name" exec client -- ip route
+check "ny: vault's address is local on p2p0" \
+	sh -c '"$@" | grep -q "inet 100.96.128.20/32"' sh p2p-lab -n "$name" exec ny -- ip addr show p2p0
+
 # ---- the private applications, over the site LAN ----
 
 fetch ny http://10.0.10.15:8080/x >"$T/vault.html" 2>&1
@@ -197,8 +221,11 @@ check "the rebuilt lab: ldn looks up vault" \
 	done
 	for n in $P2P_NODES app; do ip netns pids "p2p-$name-$n"; done
 } | grep -v '^-1$' | sort -u >"$T/pids"
-# 5 s6-svscan, 16 s6-supervise, 4 p2p-mapd, 4 apps, 8 s6-log
-check "the lab's processes are known ($(wc -l <"$T/pids") of them)" [ "$(wc -l <"$T/pids")" -eq 37 ]
+# 5 s6-svscan, and for every service and every logger an s6-supervise and
+# the process it runs.
+nsvc=$(ls -d "$state"/nodes/*/service/*/ "$state"/nodes/*/service/*/log/ | wc -l)
+check "the lab's processes are known ($(wc -l <"$T/pids") of them, $nsvc services)" \
+	[ "$(wc -l <"$T/pids")" -eq $((5 + 2 * nsvc)) ]
 check "p2p-lab down" lab down
 check "down: no namespace p2p-$name-* left" sh -c '! ip netns list | grep "^p2p-$1-"' sh "$name"
 left=

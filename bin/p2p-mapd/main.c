@@ -506,16 +506,22 @@ int main(int argc, char **argv)
 
 	if (alloc_state_load(&d.state, d.state_path, &errs) < 0) {
 		log_errors(&errs);
+		map_errors_clear(&errs);
 		log_fatal(EXIT_CONFIG, "refusing to start: the allocation state is unreadable "
 			  "(moving it away gives new addresses to entities without one in the map)");
 	}
 	d.map = read_map(&d, &st, &changes, &errs);
 	if (!d.map) {
 		log_errors(&errs);
+		map_errors_clear(&errs);
+		alloc_state_free(&d.state);
 		return EXIT_CONFIG;
 	}
 	if (check) {
 		printf("configuration OK\n");
+		map_free(d.map);
+		alloc_state_free(&st);
+		alloc_state_free(&d.state);
 		return EXIT_OK;
 	}
 	if (changes && alloc_state_save(&st, d.state_path) < 0)

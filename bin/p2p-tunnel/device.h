@@ -131,6 +131,7 @@ struct device {
 	uint64_t dropped;             /* packets we could not route or authenticate */
 	int up;                       /* the interface exists and the loop runs */
 	int vnet;                     /* TUN with virtio headers and TSO */
+	int kernel;                   /* the kernel's WireGuard does the protocol (kernel.c) */
 	int udp_gso;                  /* UDP_SEGMENT works: one sendmsg per batch */
 	uint8_t *seg;                 /* segments of a split super-packet, then their ciphertext */
 	struct gro gro;               /* the super-packet being built for TUN */

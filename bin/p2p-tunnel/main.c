@@ -10,13 +10,14 @@
 #include "config.h"
 #include "device.h"
 #include "file.h"
+#include "kernel.h"
 #include "key.h"
 #include "log.h"
 #include "mapfollow.h"
 #include "notify.h"
 #include "tun.h"
 
-#define USAGE "p2p-tunnel [-v] [-n] [-d fd] [-i iface] [-c wg.conf] [-k keyfile] " \
+#define USAGE "p2p-tunnel [-v] [-n] [-K | -U] [-d fd] [-i iface] [-c wg.conf] [-k keyfile] " \
 	      "[-m mapd.sock -H host] [-a addr/len]... [-R prefix]... [-M mtu] [-u uapidir] [-T divisor]"
 #define MAX_EXTRA 64
 
@@ -26,6 +27,7 @@ struct options {
 	size_t naddrs, nroutes;
 	unsigned mtu;
 	int check;
+	int backend;   /* 'K' kernel only, 'U' userspace only, 0 the kernel's where it exists */
 };
 
 static struct device dev = { .tun_fd = -1, .udp4 = -1, .udp6 = -1, .mtu = 1420 };
@@ -129,10 +131,12 @@ static void parse_options(int argc, char **argv)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "vnd:i:c:k:m:H:a:R:M:u:T:")) != -1) {
+	while ((c = getopt(argc, argv, "vnKUd:i:c:k:m:H:a:R:M:u:T:")) != -1) {
 		switch (c) {
 		case 'v': log_set_verbosity(2); break;
 		case 'n': opt.check = 1; break;
+		case 'K':
+		case 'U': opt.backend = c; break;
 		case 'd':
 			notify_fd = notify_parse_fd(optarg);
 			if (notify_fd < 0)
@@ -224,6 +228,30 @@ static void configure_interface(void)
 
 
 
+/* The kernel's WireGuard where it exists (or -K demands it), else ours on
+ * a TUN device. */
+static void open_device(void)
+{
+	if (opt.backend != 'U') {
+		if (kernel_create(dev.ifname) == 0) {
+			dev.kernel = 1;
+			log_info("%s: the kernel's WireGuard", dev.ifname);
+			return;
+		}
+		if (opt.backend == 'K')
+			log_fatal(EXIT_SYSTEM, "-K: unable to create the kernel device %s "
+				  "(is the wireguard module loaded?)", dev.ifname);
+	}
+	dev.tun_fd = tun_open(dev.ifname, &dev.vnet);
+	if (dev.tun_fd < 0)
+		log_fatal(EXIT_SYSTEM, "unable to create the TUN device %s: %s", dev.ifname,
+			  strerror(errno));
+	if (loop_add_fd(dev.loop, dev.tun_fd, EPOLLIN, device_on_tun, &dev) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to watch %s: %s", dev.ifname, strerror(errno));
+	if (udp_bind(&dev, 0) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to bind a UDP port: %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -259,26 +287,21 @@ int main(int argc, char **argv)
 	    loop_add_signal(dev.loop, SIGINT, on_sigterm, NULL) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to set up signals: %s", strerror(errno));
 
-	dev.tun_fd = tun_open(dev.ifname, &dev.vnet);
-	if (dev.tun_fd < 0)
-		log_fatal(EXIT_SYSTEM, "unable to create the TUN device %s: %s", dev.ifname,
-			  strerror(errno));
-	if (loop_add_fd(dev.loop, dev.tun_fd, EPOLLIN, device_on_tun, &dev) < 0)
-		log_fatal(EXIT_SYSTEM, "unable to watch %s: %s", dev.ifname, strerror(errno));
-	if (udp_bind(&dev, 0) < 0)
-		log_fatal(EXIT_SYSTEM, "unable to bind a UDP port: %s", strerror(errno));
+	open_device();
 	rc = apply_config(&loaded);
 	if (rc < 0)
 		log_fatal(EXIT_CONFIG, "%s: %s", opt.config, strerror(-rc));
 	if (opt.keyfile)
 		load_private_key(opt.keyfile);
+	dev.up = 1;
+	if (dev.kernel && kernel_push(&dev) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to configure the kernel device %s", dev.ifname);
 	configure_interface();
 	if (opt.mapd && mapfollow_start(&dev, opt.mapd, opt.host, on_map_applied) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to follow the map from %s: %s", opt.mapd, strerror(errno));
 	if (uapi_listen(&dev, opt.uapi_dir) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to serve %s/%s.sock: %s", opt.uapi_dir, dev.ifname,
 			  strerror(errno));
-	dev.up = 1;
 	log_info("%s up: UDP port %u, %zu peers, MTU %u%s", dev.ifname, dev.listen_port,
 		 dev.npeers, dev.mtu, dev.vnet ? ", TSO/GRO offloads" : "");
 	/* Following a map, we are ready once the first one is applied. */
@@ -293,8 +316,12 @@ int main(int argc, char **argv)
 	peer_remove_all(&dev);
 	allowedips_free(&dev.aips);
 	udp_close(&dev);
-	loop_del_fd(dev.loop, dev.tun_fd);
-	close(dev.tun_fd);
+	if (dev.kernel) {
+		kernel_destroy(dev.ifname);
+	} else {
+		loop_del_fd(dev.loop, dev.tun_fd);
+		close(dev.tun_fd);
+	}
 	key_wipe(&dev.local, sizeof dev.local);
 	config_free(&loaded);
 	wg_aead_free(dev.aead);

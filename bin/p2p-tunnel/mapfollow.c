@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "kernel.h"
 #include "key.h"
 #include "log.h"
 #include "tun.h"
@@ -364,6 +365,8 @@ static void apply(void)
 	if (strcmp(role, "client"))
 		sync_listen_port(self);
 	apply_peers(peers);
+	if (mf.dev->kernel)
+		kernel_push(mf.dev);
 	sync_interface(&mf.addrs, addrs, 0);
 	sync_interface(&mf.routes, routes, 1);
 	log_info("applied map version %lld as %s %s: %zu peers", (long long)mf.version, role,

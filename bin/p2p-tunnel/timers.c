@@ -37,6 +37,8 @@ static void timer_set(struct peer *p, enum peer_timer which, uint64_t delay)
 {
 	struct peer_timer_slot *slot = &p->timers[which];
 
+	if (p->dev->kernel)
+		return; /* the kernel keeps its own timers */
 	if (slot->timer)
 		loop_timer_cancel(p->dev->loop, slot->timer);
 	slot->peer = p;

@@ -15,6 +15,7 @@
 
 #include "device.h"
 #include "file.h"
+#include "kernel.h"
 #include "key.h"
 #include "log.h"
 
@@ -82,12 +83,14 @@ char *uapi_get(struct device *dev)
 	char hex[KEY_HEX_LEN + 1];
 
 	sb_printf(&b, "%s", "");
+	if (dev->kernel && kernel_refresh(dev) < 0)
+		log_warning("unable to read the kernel device %s", dev->ifname);
 	if (dev->local.has_key) {
 		key_to_hex(hex, dev->local.priv);
 		sb_printf(&b, "private_key=%s\n", hex);
 		key_wipe(hex, sizeof hex);
 	}
-	if (dev->udp4 >= 0 || dev->udp6 >= 0)
+	if (dev->udp4 >= 0 || dev->udp6 >= 0 || dev->kernel)
 		sb_printf(&b, "listen_port=%u\n", dev->listen_port);
 	if (dev->fwmark)
 		sb_printf(&b, "fwmark=%u\n", dev->fwmark);
@@ -275,7 +278,23 @@ static int set_peer_key(struct set_state *st, const char *key, const char *value
 	return -EINVAL;
 }
 
+static int uapi_apply(struct device *dev, const char *text, size_t len);
+
 int uapi_set(struct device *dev, const char *text, size_t len)
+{
+	int rc = uapi_apply(dev, text, len);
+
+	/* Even a transaction refused half-way changed what came before. */
+	if (dev->kernel && dev->up) {
+		int pushed = kernel_push(dev);
+
+		if (rc == 0)
+			rc = pushed;
+	}
+	return rc;
+}
+
+static int uapi_apply(struct device *dev, const char *text, size_t len)
 {
 	struct set_state st = { .dev = dev };
 	const char *p = text, *end = text + len;

@@ -77,6 +77,10 @@ int udp_bind(struct device *dev, uint16_t port)
 	uint16_t bound = 0, bound6 = 0;
 	int fd4 = -1, fd6 = -1;
 
+	if (dev->kernel) { /* the kernel binds; kernel_push tells it the port */
+		dev->listen_port = port;
+		return 0;
+	}
 	if (dev->udp4 >= 0 && port == dev->listen_port && port != 0) {
 		/* Same port: rebind only to apply a new fwmark. */
 		udp_close(dev);

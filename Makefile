@@ -70,9 +70,10 @@ $(BUILD)/bin/p2p-lab: bin/p2p-lab/p2p-lab
 
 # A unit test links the library and the non-main parts of the program it
 # names in its first line: "/* test: p2p-mapd */".
-test_prog = $(shell sed -n '1s|^/\* test: \([a-z0-9-]*\) \*/$$|\1|p' $(1))
+test_prog = $(shell sed -n -e '1s|^/\* test: \([a-z0-9-]*\) \*/$$|\1|p' \
+	-e '1s|^/\* fuzz: \([a-z0-9-]*\) \*/$$|\1|p' $(1))
 .SECONDEXPANSION:
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/lib/libp2p.a $$(call prog_parts,$$(call test_prog,tests/unit/%.c))
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/lib/libp2p.a $$(call prog_parts,$$(call test_prog,tests/unit/$$*.c))
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(addprefix -Ibin/,$(call test_prog,$<)) -o $@ $< \
 		$(call prog_parts,$(call test_prog,$<)) $(BUILD)/lib/libp2p.a \
@@ -102,12 +103,14 @@ bench: deps all $(BENCH_BIN)
 
 FUZZ_CC ?= clang
 FUZZ_BUILD = build/fuzz
-FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
+FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -Ilib \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 
 # A fuzz target names its program like a unit test: "/* fuzz: p2p-mapd */".
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $$(filter-out %/main.c,$$(wildcard bin/$$(call test_prog,tests/fuzz/%.c)/*.c))
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h bin/*/*.h) \
+		$$(filter-out bin/$$(call test_prog,tests/fuzz/$$*.c)/main.c,$$(wildcard bin/$$(call test_prog,tests/fuzz/$$*.c)/*.c))
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(addprefix -Ibin/,$(call test_prog,$<)) -o $@ $< \
 		$(LIB_SRC) $(filter-out %/main.c,$(wildcard bin/$(call test_prog,$<)/*.c)) $(LDLIBS)

@@ -31,7 +31,7 @@ static json_t *empty_state(void)
 int alloc_state_load(struct alloc_state *st, const char *path, struct map_errors *errs)
 {
 	json_error_t jerr;
-	json_t *doc, *rec;
+	json_t *doc, *rec, *seen;
 	const char *key;
 
 	st->doc = NULL;
@@ -54,20 +54,34 @@ int alloc_state_load(struct alloc_state *st, const char *path, struct map_errors
 		json_decref(doc);
 		return -1;
 	}
+	seen = json_object();
 	json_object_foreach(json_object_get(doc, "addresses"), key, rec) {
 		struct addr a;
-		json_t *until = json_object_get(rec, "released_until");
+		json_t *until = json_object_get(rec, "released_until"), *other;
+		char text[ADDR_STRLEN];
 
 		if (!json_is_string(json_object_get(rec, "addr")) ||
 		    addr_parse(json_string_value(json_object_get(rec, "addr")), &a) < 0 ||
 		    (until && !json_is_integer(until))) {
 			map_errors_add(errs, "%s: .addresses.%s: not an address record", path, key);
-			json_decref(doc);
-			return -1;
+			goto bad;
 		}
+		/* Two records with one address: the file was edited by hand. */
+		other = json_object_get(seen, addr_str(&a, text));
+		if (other) {
+			map_errors_add(errs, "%s: .addresses.%s: %s is also the address of %s", path,
+				       key, text, json_string_value(other));
+			goto bad;
+		}
+		json_object_set_new(seen, text, json_string(key));
 	}
+	json_decref(seen);
 	st->doc = doc;
 	return 0;
+bad:
+	json_decref(seen);
+	json_decref(doc);
+	return -1;
 }
 
 int alloc_state_save(const struct alloc_state *st, const char *path)

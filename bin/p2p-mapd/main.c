@@ -61,7 +61,6 @@ static struct map *read_map(struct mapd *d, struct alloc_state *newst, int *chan
 	size_t len;
 	char *text = file_read(d->map_path, MAP_FILE_MAX, &len);
 	struct map *m;
-	char *before, *after;
 
 	if (!text) {
 		map_errors_add(errs, "unable to read %s: %s", d->map_path, strerror(errno));
@@ -78,11 +77,7 @@ static struct map *read_map(struct mapd *d, struct alloc_state *newst, int *chan
 		alloc_state_free(newst);
 		return NULL;
 	}
-	before = json_dumps(d->state.doc, JSON_SORT_KEYS | JSON_COMPACT);
-	after = json_dumps(newst->doc, JSON_SORT_KEYS | JSON_COMPACT);
-	*changes = !before || !after || strcmp(before, after) != 0;
-	free(before);
-	free(after);
+	*changes = !json_equal(d->state.doc, newst->doc);
 	return m;
 }
 
@@ -466,8 +461,10 @@ static long parse_grace(const char *arg)
 
 	errno = 0;
 	v = strtol(arg, &end, 10);
-	if (errno || *arg == '\0' || *end != '\0' || v < 0)
-		log_usage(USAGE);
+	/* Ten years is more grace than any deployment needs, and keeps
+	 * now + grace far from overflowing. */
+	if (errno || *arg == '\0' || *end != '\0' || v < 0 || v > 10L * 365 * 86400)
+		log_fatal(EXIT_USAGE, "-g %s: a grace period in seconds, 0 to 315360000", arg);
 	return v;
 }
 

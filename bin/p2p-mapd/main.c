@@ -463,8 +463,10 @@ static long parse_grace(const char *arg)
 	v = strtol(arg, &end, 10);
 	/* Ten years is more grace than any deployment needs, and keeps
 	 * now + grace far from overflowing. */
-	if (errno || *arg == '\0' || *end != '\0' || v < 0 || v > 10L * 365 * 86400)
-		log_fatal(EXIT_USAGE, "-g %s: a grace period in seconds, 0 to 315360000", arg);
+	if (errno || *arg == '\0' || *end != '\0' || v < 0 || v > 10L * 365 * 86400) {
+		log_error("-g %s: a grace period in seconds, 0 to 315360000", arg);
+		log_usage(USAGE);
+	}
 	return v;
 }
 

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,38 @@ static void emit(struct builder *b, const char *key, const char *value)
 		b->cap = cap;
 	}
 	b->len += (size_t)sprintf(b->p + b->len, "%s=%s\n", key, value);
+}
+
+static void emit_raw(struct builder *b, const char *text, size_t len)
+{
+	if (b->failed || !len)
+		return;
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 1024;
+		char *q;
+
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		q = realloc(b->p, cap);
+		if (!q) {
+			b->failed = 1;
+			return;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, text, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+}
+
+static void builder_wipe(struct builder *b)
+{
+	if (b->p) {
+		key_wipe(b->p, b->cap);
+		free(b->p);
+	}
+	memset(b, 0, sizeof *b);
 }
 
 static char *trim(char *s)
@@ -86,25 +119,171 @@ static int number(const char *v, unsigned long max, unsigned long *out)
 
 	if (!isdigit((unsigned char)*v))
 		return -1;
+	errno = 0;
 	*out = strtoul(v, &end, 10);
-	return *end || *out > max ? -1 : 0;
+	return errno || *end || *out > max ? -1 : 0;
+}
+
+/* Decimal or 0x hexadecimal, as wg(8) takes a fwmark. */
+static int number_or_hex(const char *v, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	if (strncmp(v, "0x", 2) != 0)
+		return number(v, max, out);
+	if (!isxdigit((unsigned char)v[2]))
+		return -1;
+	errno = 0;
+	*out = strtoul(v + 2, &end, 16);
+	return errno || *end || *out > max ? -1 : 0;
+}
+
+/* A peer's lines are kept until its section ends: wg(8) lets PublicKey
+ * come anywhere in the section, and the UAPI wants it first. */
+struct peer_lines {
+	struct builder lines;
+	char key[KEY_HEX_LEN + 1];
+	int has_key, line;
+};
+
+static int flush_peer(struct peer_lines *pl, struct builder *peers, struct wg_config *out,
+		      const char *file, char *err, size_t errsize)
+{
+	char **more;
+
+	if (!pl->has_key)
+		return failf(err, errsize, file, pl->line, "this [Peer] has no PublicKey");
+	emit(peers, "public_key", pl->key);
+	emit(peers, "replace_allowed_ips", "true");
+	emit_raw(peers, pl->lines.p, pl->lines.len);
+	more = realloc(out->peers, (out->npeers + 1) * sizeof *more);
+	if (!more)
+		return failf(err, errsize, file, pl->line, "out of memory");
+	out->peers = more;
+	if (!(more[out->npeers] = strdup(pl->key)))
+		return failf(err, errsize, file, pl->line, "out of memory");
+	out->npeers++;
+	builder_wipe(&pl->lines);
+	pl->has_key = 0;
+	return 0;
+}
+
+/* One KEY = VALUE of [Interface]: 0, or -1 with the reason in ERR. */
+static int interface_key(const char *key, char *value, struct builder *dev, struct wg_config *out,
+			 const char *file, int lineno, char *err, size_t errsize)
+{
+	char hex[KEY_HEX_LEN + 1], num[16];
+	unsigned long n;
+
+	if (!strcasecmp(key, "PrivateKey")) {
+		if (key_hex(value, hex) < 0)
+			return failf(err, errsize, file, lineno, "PrivateKey: not a key (44 characters of base64)");
+		emit(dev, "private_key", hex);
+		key_wipe(hex, sizeof hex);
+	} else if (!strcasecmp(key, "ListenPort")) {
+		if (number(value, 65535, &n) < 0)
+			return failf(err, errsize, file, lineno, "ListenPort: %s is not a port", value);
+		snprintf(num, sizeof num, "%lu", n);
+		emit(dev, "listen_port", num);
+	} else if (!strcasecmp(key, "FwMark")) {
+		if (strcasecmp(value, "off") == 0)
+			n = 0;
+		else if (number_or_hex(value, 0xffffffffu, &n) < 0)
+			return failf(err, errsize, file, lineno, "FwMark: %s is not a number", value);
+		snprintf(num, sizeof num, "%lu", n);
+		emit(dev, "fwmark", num);
+	} else if (!strcasecmp(key, "Address")) {
+		char *tok, *save = NULL;
+
+		for (tok = strtok_r(value, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			tok = trim(tok);
+			if (out->naddrs == CONFIG_MAX_ADDRS ||
+			    prefix_parse(tok, &out->addrs[out->naddrs], 1, 1) < 0)
+				return failf(err, errsize, file, lineno, "Address: %s is not ADDR[/LEN]", tok);
+			out->naddrs++;
+		}
+	} else if (!strcasecmp(key, "MTU")) {
+		if (number(value, 65535, &n) < 0 || n < 576)
+			return failf(err, errsize, file, lineno, "MTU: %s is not an MTU (576 to 65535)", value);
+		out->mtu = (unsigned)n;
+	} else {
+		return failf(err, errsize, file, lineno, "unknown key '%s' in [Interface]", key);
+	}
+	return 0;
+}
+
+/* One KEY = VALUE of [Peer]. */
+static int peer_key(const char *key, char *value, struct peer_lines *pl, const char *file,
+		    int lineno, char *err, size_t errsize)
+{
+	char hex[KEY_HEX_LEN + 1];
+	unsigned long n;
+
+	if (!strcasecmp(key, "PublicKey")) {
+		if (pl->has_key)
+			return failf(err, errsize, file, lineno, "a second PublicKey in one [Peer]");
+		if (key_hex(value, pl->key) < 0)
+			return failf(err, errsize, file, lineno, "PublicKey: not a key (44 characters of base64)");
+		pl->has_key = 1;
+	} else if (!strcasecmp(key, "PresharedKey")) {
+		if (key_hex(value, hex) < 0)
+			return failf(err, errsize, file, lineno, "PresharedKey: not a key (44 characters of base64)");
+		emit(&pl->lines, "preshared_key", hex);
+		key_wipe(hex, sizeof hex);
+	} else if (!strcasecmp(key, "AllowedIPs")) {
+		char *tok, *save = NULL;
+
+		for (tok = strtok_r(value, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			struct prefix p;
+			char text[PREFIX_STRLEN];
+
+			tok = trim(tok);
+			if (!*tok)
+				continue;
+			if (prefix_parse(tok, &p, 1, 1) < 0)
+				return failf(err, errsize, file, lineno, "AllowedIPs: %s is not ADDR[/LEN]", tok);
+			emit(&pl->lines, "allowed_ip", prefix_str(&p, text));
+		}
+	} else if (!strcasecmp(key, "Endpoint")) {
+		struct addr a;
+		uint16_t port;
+
+		/* Host names are resolved by the caller's tools: a daemon must
+		 * not block on DNS at reload. */
+		if (endpoint_parse(value, &a, &port) < 0)
+			return failf(err, errsize, file, lineno,
+				     "Endpoint: %s is not ADDR:PORT ([ADDR]:PORT for IPv6)", value);
+		emit(&pl->lines, "endpoint", value);
+	} else if (!strcasecmp(key, "PersistentKeepalive")) {
+		char num[16];
+
+		if (strcasecmp(value, "off") == 0)
+			n = 0;
+		else if (number(value, 65535, &n) < 0)
+			return failf(err, errsize, file, lineno, "PersistentKeepalive: %s is not 0 to 65535", value);
+		snprintf(num, sizeof num, "%lu", n);
+		emit(&pl->lines, "persistent_keepalive_interval", num);
+	} else {
+		return failf(err, errsize, file, lineno, "unknown key '%s' in [Peer]", key);
+	}
+	return 0;
 }
 
 int config_parse(const char *file, const char *text, struct wg_config *out, char *err,
 		 size_t errsize)
 {
-	struct builder b = { 0 };
+	struct builder dev = { 0 }, peers = { 0 };
+	struct peer_lines pl = { 0 };
 	enum { NONE, INTERFACE, PEER } section = NONE;
-	int lineno = 0, peer_has_key = 0, rc = -1;
+	int lineno = 0, rc = -1;
 	char *copy = strdup(text), *save = NULL, *line;
-	char hex[KEY_HEX_LEN + 1];
+	size_t textlen = strlen(text);
 
 	memset(out, 0, sizeof *out);
 	if (!copy)
 		return failf(err, errsize, file, 0, "out of memory");
 	for (line = copy; line; line = save) {
 		char *nl = strchr(line, '\n'), *eq, *key, *value, *hash;
-		unsigned long n;
 
 		save = nl ? nl + 1 : NULL;
 		if (nl)
@@ -117,12 +296,10 @@ int config_parse(const char *file, const char *text, struct wg_config *out, char
 		if (!*line)
 			continue;
 		if (!strcasecmp(line, "[Interface]") || !strcasecmp(line, "[Peer]")) {
-			if (section == PEER && !peer_has_key) {
-				failf(err, errsize, file, lineno, "the [Peer] before has no PublicKey");
+			if (section == PEER && flush_peer(&pl, &peers, out, file, err, errsize) < 0)
 				goto out;
-			}
 			section = !strcasecmp(line, "[Peer]") ? PEER : INTERFACE;
-			peer_has_key = 0;
+			pl.line = lineno;
 			continue;
 		}
 		eq = strchr(line, '=');
@@ -134,140 +311,29 @@ int config_parse(const char *file, const char *text, struct wg_config *out, char
 		*eq = '\0';
 		key = trim(line);
 		value = trim(eq + 1);
-		if (section == PEER && !peer_has_key && strcasecmp(key, "PublicKey")) {
-			failf(err, errsize, file, lineno, "%s before the peer's PublicKey", key);
+		if ((section == INTERFACE
+			     ? interface_key(key, value, &dev, out, file, lineno, err, errsize)
+			     : peer_key(key, value, &pl, file, lineno, err, errsize)) < 0)
 			goto out;
-		}
-		if (section == INTERFACE && !strcasecmp(key, "PrivateKey")) {
-			if (key_hex(value, hex) < 0) {
-				failf(err, errsize, file, lineno, "PrivateKey: not a key (44 characters of base64)");
-				goto out;
-			}
-			emit(&b, "private_key", hex);
-		} else if (section == INTERFACE && !strcasecmp(key, "ListenPort")) {
-			if (number(value, 65535, &n) < 0) {
-				failf(err, errsize, file, lineno, "ListenPort: %s is not a port", value);
-				goto out;
-			}
-			emit(&b, "listen_port", value);
-		} else if (section == INTERFACE && !strcasecmp(key, "FwMark")) {
-			if (!strcasecmp(value, "off"))
-				value = "0";
-			if (number(value, 0xffffffffu, &n) < 0 &&
-			    !(strncmp(value, "0x", 2) == 0 && (n = strtoul(value, NULL, 16), 1))) {
-				failf(err, errsize, file, lineno, "FwMark: %s is not a number", value);
-				goto out;
-			}
-			{
-				char num[16];
-
-				snprintf(num, sizeof num, "%lu", n);
-				emit(&b, "fwmark", num);
-			}
-		} else if (section == INTERFACE && !strcasecmp(key, "Address")) {
-			char *tok, *tsave = NULL;
-
-			for (tok = strtok_r(value, ",", &tsave); tok; tok = strtok_r(NULL, ",", &tsave)) {
-				tok = trim(tok);
-				if (out->naddrs == CONFIG_MAX_ADDRS ||
-				    prefix_parse(tok, &out->addrs[out->naddrs], 1, 1) < 0) {
-					failf(err, errsize, file, lineno, "Address: %s is not ADDR[/LEN]", tok);
-					goto out;
-				}
-				out->naddrs++;
-			}
-		} else if (section == INTERFACE && !strcasecmp(key, "MTU")) {
-			if (number(value, 65535, &n) < 0 || n < 576) {
-				failf(err, errsize, file, lineno, "MTU: %s is not an MTU (576 to 65535)", value);
-				goto out;
-			}
-			out->mtu = (unsigned)n;
-		} else if (section == PEER && !strcasecmp(key, "PublicKey")) {
-			char **more;
-
-			if (peer_has_key || key_hex(value, hex) < 0) {
-				failf(err, errsize, file, lineno, peer_has_key ? "a second PublicKey in one [Peer]"
-				      : "PublicKey: not a key (44 characters of base64)");
-				goto out;
-			}
-			peer_has_key = 1;
-			emit(&b, "public_key", hex);
-			emit(&b, "replace_allowed_ips", "true");
-			more = realloc(out->peers, (out->npeers + 1) * sizeof *more);
-			if (!more || !(more[out->npeers] = strdup(hex))) {
-				out->peers = more;
-				failf(err, errsize, file, lineno, "out of memory");
-				goto out;
-			}
-			out->peers = more;
-			out->npeers++;
-		} else if (section == PEER && !strcasecmp(key, "PresharedKey")) {
-			if (key_hex(value, hex) < 0) {
-				failf(err, errsize, file, lineno, "PresharedKey: not a key (44 characters of base64)");
-				goto out;
-			}
-			emit(&b, "preshared_key", hex);
-		} else if (section == PEER && !strcasecmp(key, "AllowedIPs")) {
-			char *tok, *tsave = NULL;
-
-			for (tok = strtok_r(value, ",", &tsave); tok; tok = strtok_r(NULL, ",", &tsave)) {
-				struct prefix p;
-				char text_p[PREFIX_STRLEN];
-
-				tok = trim(tok);
-				if (!*tok)
-					continue;
-				if (prefix_parse(tok, &p, 1, 1) < 0) {
-					failf(err, errsize, file, lineno, "AllowedIPs: %s is not ADDR[/LEN]", tok);
-					goto out;
-				}
-				emit(&b, "allowed_ip", prefix_str(&p, text_p));
-			}
-		} else if (section == PEER && !strcasecmp(key, "Endpoint")) {
-			struct addr a;
-			uint16_t port;
-
-			/* Host names are resolved by the caller's tools: a daemon
-			 * must not block on DNS at reload. */
-			if (endpoint_parse(value, &a, &port) < 0) {
-				failf(err, errsize, file, lineno,
-				      "Endpoint: %s is not ADDR:PORT ([ADDR]:PORT for IPv6)", value);
-				goto out;
-			}
-			emit(&b, "endpoint", value);
-		} else if (section == PEER && !strcasecmp(key, "PersistentKeepalive")) {
-			if (!strcasecmp(value, "off"))
-				value = "0";
-			if (number(value, 65535, &n) < 0) {
-				failf(err, errsize, file, lineno, "PersistentKeepalive: %s is not 0 to 65535", value);
-				goto out;
-			}
-			emit(&b, "persistent_keepalive_interval", value);
-		} else {
-			failf(err, errsize, file, lineno, "unknown key '%s' in [%s]", key,
-			      section == PEER ? "Peer" : "Interface");
-			goto out;
-		}
 	}
-	if (section == PEER && !peer_has_key) {
-		failf(err, errsize, file, lineno, "the last [Peer] has no PublicKey");
+	if (section == PEER && flush_peer(&pl, &peers, out, file, err, errsize) < 0)
 		goto out;
-	}
-	if (b.failed) {
+	/* The device's settings first, then the peers. */
+	emit_raw(&dev, peers.p, peers.len);
+	if (dev.failed || peers.failed || pl.lines.failed) {
 		failf(err, errsize, file, lineno, "out of memory");
 		goto out;
 	}
-	out->uapi = b.p ? b.p : strdup("");
-	out->uapi_len = b.len;
-	b.p = NULL;
+	out->uapi = dev.p ? dev.p : strdup("");
+	out->uapi_len = dev.len;
+	dev.p = NULL;
 	rc = 0;
 out:
-	key_wipe(hex, sizeof hex);
-	if (b.p) {
-		key_wipe(b.p, b.cap);
-		free(b.p);
-	}
-	key_wipe(copy, strlen(text));
+	builder_wipe(&dev);
+	builder_wipe(&peers);
+	builder_wipe(&pl.lines);
+	key_wipe(pl.key, sizeof pl.key);
+	key_wipe(copy, textlen);
 	free(copy);
 	if (rc < 0)
 		config_free(out);

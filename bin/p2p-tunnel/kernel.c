@@ -43,9 +43,28 @@ int kernel_create(const char *name)
 
 	if (sk && link && nl_connect(sk, NETLINK_ROUTE) == 0) {
 		rtnl_link_set_name(link, name);
-		if (rtnl_link_set_type(link, "wireguard") == 0 &&
-		    rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL) == 0)
-			rc = 0;
+		if (rtnl_link_set_type(link, "wireguard") == 0) {
+			int err = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
+
+			/* A wireguard link of this name left by a daemon that was
+			 * killed: ours to replace. */
+			if (err == -NLE_EXIST) {
+				struct rtnl_link *old = NULL;
+
+				if (rtnl_link_get_kernel(sk, 0, name, &old) == 0) {
+					const char *type = rtnl_link_get_type(old);
+
+					if (type && !strcmp(type, "wireguard") &&
+					    rtnl_link_delete(sk, old) == 0)
+						err = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
+					rtnl_link_put(old);
+				}
+			}
+			if (err == 0)
+				rc = 0;
+			else
+				log_info("%s: no kernel WireGuard device: %s", name, nl_geterror(err));
+		}
 	}
 	if (link)
 		rtnl_link_put(link);
@@ -203,7 +222,8 @@ int kernel_push(struct device *dev)
 	if (!msg ||
 	    nla_put(msg, WGDEVICE_A_PRIVATE_KEY, WG_KEY_LEN,
 		    dev->local.has_key ? dev->local.priv : zero) < 0 ||
-	    nla_put_u16(msg, WGDEVICE_A_LISTEN_PORT, dev->listen_port) < 0 ||
+	    /* Port 0 would make the kernel pick a new port at every push. */
+	    (dev->listen_port && nla_put_u16(msg, WGDEVICE_A_LISTEN_PORT, dev->listen_port) < 0) ||
 	    nla_put_u32(msg, WGDEVICE_A_FWMARK, dev->fwmark) < 0) {
 		if (msg)
 			nlmsg_free(msg);
@@ -229,6 +249,9 @@ int kernel_push(struct device *dev)
 	}
 	json_decref(gone);
 	nl_socket_free(sk);
+	/* Learn the port the kernel chose, so later pushes keep it. */
+	if (rc == 0 && dev->listen_port == 0)
+		kernel_refresh(dev);
 	if (rc < 0)
 		log_error("unable to configure the kernel device %s: %s", dev->ifname, strerror(-rc));
 	return rc;

@@ -53,11 +53,41 @@ static int read_config(const char *path, struct wg_config *c)
 	return rc;
 }
 
-/* Apply C the way wg syncconf does: peers it no longer lists are removed,
- * the others are updated in place, so their sessions survive. */
+/* The private key from a file (base64, as wg genkey writes it): a secret
+ * never travels on the command line. 0, or -1 with the reason logged. */
+static int load_private_key(const char *path)
+{
+	char *text = file_read(path, 4096, NULL), *p, *end;
+	uint8_t key[KEY_LEN];
+	int rc = 0;
+
+	if (!text) {
+		log_error("unable to read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (p = text; *p == ' ' || *p == '\t' || *p == '\n'; p++)
+		;
+	for (end = p + strlen(p); end > p && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t');)
+		*--end = '\0';
+	if (key_from_base64(key, p) < 0) {
+		log_error("%s: not a private key (44 characters of base64)", path);
+		rc = -1;
+	} else {
+		device_set_private_key(&dev, key);
+	}
+	key_wipe(text, strlen(text));
+	free(text);
+	key_wipe(key, sizeof key);
+	return rc;
+}
+
+/* Apply C the way wg syncconf does: device settings first, then the peers
+ * it no longer lists are removed and the others updated in place, so their
+ * sessions survive. */
 static int apply_config(const struct wg_config *c)
 {
-	size_t extra = 0, len;
+	const char *peers = c->uapi ? strstr(c->uapi, "public_key=") : NULL;
+	size_t device_len = peers ? (size_t)(peers - c->uapi) : c->uapi_len, len, extra = 0;
 	char *text, *p;
 	int rc;
 
@@ -68,6 +98,9 @@ static int apply_config(const struct wg_config *c)
 	if (!text)
 		return -ENOMEM;
 	p = text;
+	if (device_len)
+		memcpy(p, c->uapi, device_len);
+	p += device_len;
 	for (struct peer *peer = dev.peers; peer; peer = peer->next) {
 		char hex[KEY_HEX_LEN + 1];
 		int listed = 0;
@@ -79,8 +112,9 @@ static int apply_config(const struct wg_config *c)
 		if (!listed)
 			p += sprintf(p, "public_key=%s\nremove=true\n", hex);
 	}
-	memcpy(p, c->uapi, c->uapi_len);
-	p += c->uapi_len;
+	if (c->uapi_len > device_len)
+		memcpy(p, c->uapi + device_len, c->uapi_len - device_len);
+	p += c->uapi_len - device_len;
 	rc = uapi_set(&dev, text, (size_t)(p - text));
 	key_wipe(text, len);
 	free(text);
@@ -104,6 +138,8 @@ static void on_sighup(struct loop *loop, int signo, void *arg)
 		return;
 	}
 	rc = apply_config(&c);
+	if (opt.keyfile && load_private_key(opt.keyfile) < 0)
+		log_error("%s: keeping the running private key", opt.keyfile);
 	if (rc < 0)
 		log_error("%s: applying it failed (%s); the configuration may be partial",
 			  opt.config, strerror(-rc));
@@ -125,6 +161,18 @@ static void parse_prefix_arg(const char *arg, struct prefix *list, size_t *n, in
 	if (*n == MAX_EXTRA || prefix_parse(arg, &list[*n], 1, host_ok) < 0)
 		log_fatal(EXIT_USAGE, "%s: not ADDR/LEN", arg);
 	(*n)++;
+}
+
+static long number_arg(const char *arg, long min, long max, const char *what)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || *arg == '\0' || *end || v < min || v > max)
+		log_fatal(EXIT_USAGE, "%s from %ld to %ld, not %s", what, min, max, arg);
+	return v;
 }
 
 static void parse_options(int argc, char **argv)
@@ -153,47 +201,19 @@ static void parse_options(int argc, char **argv)
 		case 'H': opt.host = optarg; break;
 		case 'a': parse_prefix_arg(optarg, opt.addrs, &opt.naddrs, 1); break;
 		case 'R': parse_prefix_arg(optarg, opt.routes, &opt.nroutes, 0); break;
-		case 'M': opt.mtu = (unsigned)atoi(optarg);
-			if (opt.mtu < 576 || opt.mtu > 65535)
-				log_fatal(EXIT_USAGE, "-M %s: not an MTU (576 to 65535)", optarg);
+		case 'M': opt.mtu = (unsigned)number_arg(optarg, 576, 65535, "-M: an MTU");
 			break;
 		case 'u': opt.uapi_dir = optarg; break;
-		case 'T': {
-			int divisor = atoi(optarg);
-
-			if (divisor < 1 || divisor > 1000)
-				log_fatal(EXIT_USAGE, "-T %s: a divisor from 1 to 1000", optarg);
-			tunnel_timing_scale((unsigned)divisor);
+		case 'T':
+			tunnel_timing_scale((unsigned)number_arg(optarg, 1, 1000, "-T: a divisor (tests only)"));
 			break;
-		}
 		default: log_usage(USAGE);
 		}
 	}
 	if (optind != argc || !opt.mapd != !opt.host)
 		log_usage(USAGE);
-}
-
-/* The private key from a file (base64, as wg genkey writes it): a secret
- * never travels on the command line. */
-static void load_private_key(const char *path)
-{
-	char *text = file_read(path, 4096, NULL), *p, *end;
-	uint8_t key[KEY_LEN];
-
-	if (!text)
-		log_fatal(EXIT_CONFIG, "unable to read %s: %s", path, strerror(errno));
-	for (p = text; *p == ' ' || *p == '\t' || *p == '\n'; p++)
-		;
-	for (end = p + strlen(p); end > p && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t');)
-		*--end = '\0';
-	if (key_from_base64(key, p) < 0) {
-		key_wipe(text, strlen(text));
-		log_fatal(EXIT_CONFIG, "%s: not a private key (44 characters of base64)", path);
-	}
-	key_wipe(text, strlen(text));
-	free(text);
-	device_set_private_key(&dev, key);
-	key_wipe(key, sizeof key);
+	if (opt.mapd && opt.config)
+		log_fatal(EXIT_USAGE, "-c and -m: the map or a file configures the peers, not both");
 }
 
 static void on_map_applied(void)
@@ -290,9 +310,9 @@ int main(int argc, char **argv)
 	open_device();
 	rc = apply_config(&loaded);
 	if (rc < 0)
-		log_fatal(EXIT_CONFIG, "%s: %s", opt.config, strerror(-rc));
-	if (opt.keyfile)
-		load_private_key(opt.keyfile);
+		log_fatal(EXIT_CONFIG, "%s: %s", opt.config ? opt.config : "configuration", strerror(-rc));
+	if (opt.keyfile && load_private_key(opt.keyfile) < 0)
+		return EXIT_CONFIG;
 	dev.up = 1;
 	if (dev.kernel && kernel_push(&dev) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to configure the kernel device %s", dev.ifname);

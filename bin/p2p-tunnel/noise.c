@@ -127,9 +127,10 @@ int noise_local_set(struct noise_local *l, const uint8_t priv[WG_KEY_LEN])
 void noise_remote_init(struct noise_remote *r, const struct noise_local *l,
 		       const uint8_t pub[WG_KEY_LEN], const uint8_t psk[WG_KEY_LEN])
 {
-	memcpy(r->pub, pub, WG_KEY_LEN);
-	if (psk)
-		memcpy(r->psk, psk, WG_KEY_LEN);
+	if (r->pub != pub)
+		memmove(r->pub, pub, WG_KEY_LEN);
+	if (psk && r->psk != psk)
+		memmove(r->psk, psk, WG_KEY_LEN);
 	wg_hash(r->mac1_key, LABEL_MAC1, sizeof LABEL_MAC1 - 1, pub, WG_KEY_LEN);
 	wg_hash(r->cookie_key, LABEL_COOKIE, sizeof LABEL_COOKIE - 1, pub, WG_KEY_LEN);
 	r->ss_ok = l->has_key && wg_dh(r->ss, l->priv, pub) == 0;

@@ -348,8 +348,10 @@ static void tun_super_packet(struct device *dev, const struct vnet_hdr *h, uint8
 	struct peer *p;
 	int family, n;
 
-	if (packet_destination(pkt, len, &family, &dst) < 0 || full == 0 || full > dev->mtu)
+	if (packet_destination(pkt, len, &family, &dst) < 0 || full == 0 || full > dev->mtu) {
+		dev->dropped++;
 		return;
+	}
 	p = allowedips_lookup(&dev->aips, family, dst);
 	if (!p) {
 		dev->dropped++;

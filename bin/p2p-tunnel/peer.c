@@ -122,6 +122,10 @@ void device_set_private_key(struct device *dev, const uint8_t priv[WG_KEY_LEN])
 	static const uint8_t zero[WG_KEY_LEN];
 	struct peer *p, *next;
 
+	/* The same key again (a reload, wg syncconf) changes nothing: the
+	 * sessions stay, as in the kernel and wireguard-go. */
+	if (dev->local.has_key && CRYPTO_memcmp(priv, dev->local.priv, WG_KEY_LEN) == 0)
+		return;
 	if (CRYPTO_memcmp(priv, zero, WG_KEY_LEN) == 0) {
 		OPENSSL_cleanse(&dev->local, sizeof dev->local);
 	} else {

@@ -6,7 +6,8 @@
 
 #include <stdint.h>
 
-#define REPLAY_BLOCKS 32
+/* 128 blocks: a window of 8128 counters, as in the kernel and wireguard-go. */
+#define REPLAY_BLOCKS 128
 #define REPLAY_WINDOW ((REPLAY_BLOCKS - 1) * 64)
 
 struct replay {

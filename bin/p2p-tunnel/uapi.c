@@ -4,6 +4,7 @@
  * key=value lines; "set=1\n...\n\n" applies changes. Both end with
  * "errno=N\n\n" (0, or a negative errno as wireguard-go sends). */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,7 +252,7 @@ static int set_peer_key(struct set_state *st, const char *key, const char *value
 		p->persistent_keepalive = (uint16_t)n;
 		timers_persistent_keepalive_changed(p);
 		/* Turning it on sends one at once, as wireguard-go does. */
-		if (was_off && n && st->dev->up)
+		if (was_off && n && st->dev->up && !st->dev->kernel)
 			device_send_keepalive(p);
 		return 0;
 	}
@@ -346,6 +347,7 @@ struct uapi_conn {
 	int fd;
 	char *in;
 	size_t len, cap;
+	size_t scanned;   /* bytes already searched for the end of an operation */
 };
 
 static struct {
@@ -363,13 +365,19 @@ static void conn_close(struct uapi_conn *c)
 	free(c);
 }
 
+/* The socket is non-blocking (the loop reads it); a large answer waits
+ * for the reader, a bounded time. */
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len) {
 		ssize_t n = write(fd, p, len);
 
 		if (n < 0) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
 			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && poll(&pfd, 1, 5000) == 1)
 				continue;
 			return -1;
 		}
@@ -379,8 +387,6 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-/* The connection is blocking for writes: answers are small, and the peer
- * (wg) reads them at once. */
 static int answer(struct uapi_conn *c, const char *body, int err)
 {
 	char tail[32];
@@ -398,13 +404,16 @@ static int process(struct uapi_conn *c)
 		char *end = NULL;
 		size_t oplen;
 
-		for (size_t i = 0; i + 1 < c->len; i++)
+		for (size_t i = c->scanned; i + 1 < c->len; i++)
 			if (c->in[i] == '\n' && c->in[i + 1] == '\n') {
 				end = c->in + i;
 				break;
 			}
-		if (!end)
+		if (!end) {
+			c->scanned = c->len ? c->len - 1 : 0;
 			return 0;
+		}
+		c->scanned = 0;
 		oplen = (size_t)(end - c->in) + 2;
 		if (!strncmp(c->in, "get=1\n", 6) && oplen == 7) {
 			char *body = uapi_get(c->dev);

@@ -71,7 +71,8 @@ void udp_close(struct device *dev)
 }
 
 /* Bind PORT (0: any) for IPv4 and, where the host has it, IPv6; the two
- * share the port the first one got. On failure the old sockets stay. */
+ * share the port the first one got. On failure to bind another port the
+ * old sockets stay. */
 int udp_bind(struct device *dev, uint16_t port)
 {
 	uint16_t bound = 0, bound6 = 0;
@@ -82,7 +83,8 @@ int udp_bind(struct device *dev, uint16_t port)
 		return 0;
 	}
 	if (dev->udp4 >= 0 && port == dev->listen_port && port != 0) {
-		/* Same port: rebind only to apply a new fwmark. */
+		/* The same port (a new fwmark): the old sockets hold it, so
+		 * they go first, and a failure leaves none. */
 		udp_close(dev);
 	}
 	for (int attempt = 0; attempt < 10; attempt++) {

@@ -118,7 +118,11 @@ int file_replace(const char *path, const void *data, size_t len, mode_t mode)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* A file left under this name by a crash (pids repeat) is not
+	 * reused: its mode, or a symlink, would carry over. */
+	if (unlink(tmp) < 0 && errno != ENOENT)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -1;
 	if (write_all(fd, data, len) < 0 || fsync(fd) < 0)
@@ -142,7 +146,17 @@ fail:
 
 int file_mkdir(const char *dir, mode_t mode)
 {
-	if (mkdir(dir, mode) == 0 || errno == EEXIST)
+	struct stat st;
+
+	if (mkdir(dir, mode) == 0)
 		return 0;
-	return -1;
+	if (errno != EEXIST)
+		return -1;
+	if (stat(dir, &st) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
 }

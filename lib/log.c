@@ -39,7 +39,8 @@ void log_set_verbosity(int v)
 
 int log_enabled(enum log_level level)
 {
-	if (level <= LOG_WARNING)
+	/* Errors always; warnings unless silenced with -1 (the fuzz targets). */
+	if (level <= LOG_ERROR)
 		return 1;
 	return verbosity >= (int)level - (int)LOG_WARNING;
 }
@@ -52,7 +53,8 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 
 	if (!log_enabled(level))
 		return;
-	n = snprintf(line, sizeof line, "%s: %s: ", prog_name, level_names[level]);
+	/* The name is bounded so the message always has room. */
+	n = snprintf(line, sizeof line, "%.100s: %s: ", prog_name, level_names[level]);
 	if (n < 0)
 		return;
 	m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

@@ -17,7 +17,7 @@ enum {
 
 void log_init(const char *prog);
 const char *log_prog(void);
-/* 0: warnings and errors; 1 (the default): info; 2 (-v): debug. */
+/* -1: errors only; 0: and warnings; 1 (the default): and info; 2 (-v): and debug. */
 void log_set_verbosity(int verbosity);
 int log_enabled(enum log_level level);
 

@@ -120,10 +120,12 @@ int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_fn *fn, void
 		return -1;
 	}
 	h = &loop->handlers[fd];
-	h->gen = ++loop->next_gen;
-	ev.data.u64 = event_data(fd, h->gen);
+	/* The generation changes only once epoll took the fd: adding an fd
+	 * twice fails without breaking the first registration. */
+	ev.data.u64 = event_data(fd, loop->next_gen + 1);
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -1;
+	h->gen = ++loop->next_gen;
 	h->fn = fn;
 	h->arg = arg;
 	h->used = 1;

@@ -119,7 +119,9 @@ static int usable(const struct prefix *overlay, const struct addr *a)
 	if (!prefix_contains(overlay, a))
 		return 0;
 	i = prefix_host_index(overlay, a);
-	return i != 0 && i != prefix_size(overlay) - 1;
+	/* With 64 host bits prefix_size saturates: the last index is all ones. */
+	return i != 0 && i != (addr_bits(&overlay->addr) - overlay->len >= 64
+				       ? UINT64_MAX : prefix_size(overlay) - 1);
 }
 
 /* The pool of each kind, as fractions of the overlay: infrastructure in the

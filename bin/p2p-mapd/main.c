@@ -442,12 +442,8 @@ static void on_close(struct ipc_conn *c, void *arg)
 
 /* ---- setup ---- */
 
-static void drop_privileges(struct mapd *d, const char *user)
+static void drop_privileges(struct mapd *d, const struct passwd *pw, const char *user)
 {
-	struct passwd *pw = getpwnam(user);
-
-	if (!pw)
-		log_fatal(EXIT_CONFIG, "unknown user %s", user);
 	if (ipc_server_chown(d->srv, pw->pw_uid, pw->pw_gid) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to chown %s: %s", d->sock_path, strerror(errno));
 	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
@@ -477,6 +473,7 @@ int main(int argc, char **argv)
 	struct map_errors errs = { 0 };
 	int check = 0, notify_fd = -1, opt, changes = 0;
 	struct alloc_state st;
+	struct passwd *pw = NULL;
 
 	log_init("p2p-mapd");
 	while ((opt = getopt(argc, argv, "vnd:r:s:u:g:f:")) != -1) {
@@ -529,6 +526,10 @@ int main(int argc, char **argv)
 	alloc_state_free(&d.state);
 	d.state = st;
 
+	/* The user is looked up before anything is bound, so a typo leaves
+	 * no socket behind. */
+	if (user && !(pw = getpwnam(user)))
+		log_fatal(EXIT_CONFIG, "unknown user %s", user);
 	signal(SIGPIPE, SIG_IGN);
 	d.loop = loop_new();
 	if (!d.loop)
@@ -545,8 +546,8 @@ int main(int argc, char **argv)
 			  errno == EADDRINUSE ? "another p2p-mapd is serving it" : strerror(errno));
 	if (watch_file(&d) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to watch %s: %s", d.map_path, strerror(errno));
-	if (user)
-		drop_privileges(&d, user);
+	if (pw)
+		drop_privileges(&d, pw, user);
 	log_info("serving %s: map version %lld, %zu connectors, %zu clients, %zu resources",
 		 d.sock_path, (long long)d.map->version, d.map->count[ENT_CONNECTOR],
 		 d.map->count[ENT_CLIENT], d.map->count[ENT_RESOURCE]);

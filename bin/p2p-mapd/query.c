@@ -2,6 +2,7 @@
  * the most specific wildcard over the others. */
 #include "mapd.h"
 
+#include <ctype.h>
 #include <string.h>
 
 const char *map_lookup(const struct map *m, const char *name, const char **zone)
@@ -10,11 +11,21 @@ const char *map_lookup(const struct map *m, const char *name, const char **zone)
 	json_t *hit;
 	const char *p;
 
+	size_t n = strlen(name);
+
+	/* The zone first, from the name as it is (lower case, one trailing
+	 * dot off): a name with odd characters inside a private zone is
+	 * still private, and must never be sent elsewhere. */
 	*zone = NULL;
-	if (strchr(name, '*') || dns_name_normalise(norm, sizeof norm, name) < 0)
+	if (n && name[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= sizeof norm)
 		return NULL;
+	for (size_t i = 0; i < n; i++)
+		norm[i] = (char)tolower((unsigned char)name[i]);
+	norm[n] = '\0';
 	*zone = map_zone_of(m, norm);
-	if (!*zone)
+	if (!*zone || strchr(norm, '*') || dns_name_normalise(norm, sizeof norm, norm) < 0)
 		return NULL;
 	hit = json_object_get(m->names, norm);
 	if (hit)

@@ -172,7 +172,8 @@ int device_send_packet(struct peer *p, const uint8_t *pkt, size_t len)
 	noise_put_le32(out, MSG_DATA);
 	noise_put_le32(out + 4, s->keys.remote_index);
 	noise_put_le64(out + 8, counter);
-	memcpy(out + MSG_DATA_HEADER_LEN, pkt, len);
+	if (len) /* a keepalive has no packet */
+		memcpy(out + MSG_DATA_HEADER_LEN, pkt, len);
 	memset(out + MSG_DATA_HEADER_LEN + len, 0, padded - len);
 	if (wg_aead_seal_fast(s->tx, out + MSG_DATA_HEADER_LEN, counter,
 			      out + MSG_DATA_HEADER_LEN, padded) < 0)

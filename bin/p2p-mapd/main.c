@@ -20,6 +20,7 @@
 #include "loop.h"
 #include "mapd.h"
 #include "notify.h"
+#include "privs.h"
 
 #define USAGE "p2p-mapd [-v] [-n] [-d fd] [-r rundir] [-s statedir] [-u user] [-g grace] -f map.json"
 #define RELOAD_SETTLE_MS 100
@@ -446,7 +447,7 @@ static void drop_privileges(struct mapd *d, const struct passwd *pw, const char 
 {
 	if (ipc_server_chown(d->srv, pw->pw_uid, pw->pw_gid) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to chown %s: %s", d->sock_path, strerror(errno));
-	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+	if (privs_drop(pw, NULL, 0) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to become user %s: %s", user, strerror(errno));
 }
 

@@ -15,14 +15,15 @@
 #include "log.h"
 #include "mapfollow.h"
 #include "notify.h"
+#include "privs.h"
 #include "tun.h"
 
-#define USAGE "p2p-tunnel [-v] [-n] [-K | -U] [-d fd] [-i iface] [-c wg.conf] [-k keyfile] " \
-	      "[-m mapd.sock -H host] [-a addr/len]... [-R prefix]... [-M mtu] [-u uapidir] [-T divisor]"
+#define USAGE "p2p-tunnel [-v] [-n] [-K | -U] [-d fd] [-u user] [-i iface] [-c wg.conf] [-k keyfile] " \
+	      "[-m mapd.sock -H host] [-a addr/len]... [-R prefix]... [-M mtu] [-D uapidir] [-T divisor]"
 #define MAX_EXTRA 64
 
 struct options {
-	const char *ifname, *config, *uapi_dir, *keyfile, *mapd, *host;
+	const char *ifname, *config, *uapi_dir, *keyfile, *mapd, *host, *user;
 	struct prefix addrs[MAX_EXTRA], routes[MAX_EXTRA];
 	size_t naddrs, nroutes;
 	unsigned mtu;
@@ -179,7 +180,7 @@ static void parse_options(int argc, char **argv)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "vnKUd:i:c:k:m:H:a:R:M:u:T:")) != -1) {
+	while ((c = getopt(argc, argv, "vnKUd:u:i:c:k:m:H:a:R:M:D:T:")) != -1) {
 		switch (c) {
 		case 'v': log_set_verbosity(2); break;
 		case 'n': opt.check = 1; break;
@@ -203,7 +204,8 @@ static void parse_options(int argc, char **argv)
 		case 'R': parse_prefix_arg(optarg, opt.routes, &opt.nroutes, 0); break;
 		case 'M': opt.mtu = (unsigned)number_arg(optarg, 576, 65535, "-M: an MTU");
 			break;
-		case 'u': opt.uapi_dir = optarg; break;
+		case 'D': opt.uapi_dir = optarg; break;
+		case 'u': opt.user = optarg; break;
 		case 'T':
 			tunnel_timing_scale((unsigned)number_arg(optarg, 1, 1000, "-T: a divisor (tests only)"));
 			break;
@@ -324,6 +326,19 @@ int main(int argc, char **argv)
 			  strerror(errno));
 	log_info("%s up: UDP port %u, %zu peers, MTU %u%s", dev.ifname, dev.listen_port,
 		 dev.npeers, dev.mtu, dev.vnet ? ", TSO/GRO offloads" : "");
+	/* From here on only CAP_NET_ADMIN: the TUN device, its addresses and
+	 * routes, the kernel device. Key files are read before (-k at
+	 * reload must then be readable by the user). */
+	if (opt.user) {
+		static const cap_value_t keep[] = { CAP_NET_ADMIN };
+		struct passwd *pw = getpwnam(opt.user);
+
+		if (!pw)
+			log_fatal(EXIT_CONFIG, "unknown user %s", opt.user);
+		if (privs_drop(pw, keep, 1) < 0)
+			log_fatal(EXIT_SYSTEM, "unable to become user %s with CAP_NET_ADMIN: %s",
+				  opt.user, strerror(errno));
+	}
 	/* Following a map, we are ready once the first one is applied. */
 	if (!opt.mapd)
 		on_map_applied();

@@ -139,6 +139,10 @@ for line in sys.stdin:
 		sh -c '"$@" | awk "\$2 != 0 { found = 1 } END { exit !found }"' sh \
 		p2p-lab -n "$name" exec "$n" -- wg show p2p0 latest-handshakes
 done
+tpid=$(s6-svstat -o pid "$state/nodes/ny/service/p2p-tunnel")
+check "ny: p2p-tunnel runs as p2p" [ "$(stat -c %U "/proc/$tpid")" = p2p ]
+check "ny: p2p-tunnel keeps only CAP_NET_ADMIN" \
+	[ "$(awk '/^CapEff:/ { print $2 }' "/proc/$tpid/status")" = 0000000000001000 ]
 check "client: vault's address 100.96.128.20 answers through the tunnel" \
 	lab exec client -- ping -c 1 -W 3 100.96.128.20
 check "client: the overlay prefix is routed to p2p0" \

@@ -12,53 +12,33 @@
 #include "mapfollow.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include "ipc.h"
 #include "kernel.h"
 #include "key.h"
 #include "log.h"
+#include "mapwatch.h"
 #include "tun.h"
 
-#define RECONNECT_MS 1000
 #define CLIENT_KEEPALIVE 25
 
 static struct {
 	struct device *dev;
-	char path[108];
 	const char *host;
 	void (*on_first)(void);
-	int fd;
-	char *in;
-	size_t inlen;
-	json_t *entities;     /* "kind/name" -> value, as the stream builds it */
-	json_t *settings;
-	json_int_t version, applied_version;
+	struct mapwatch *watch;
 	json_t *addrs;        /* prefixes we put on the interface */
 	json_t *routes;
-	json_t *endpoints;    /* peer hex key -> the endpoint the map gave */
+	json_t *endpoints;    /* peer base64 key -> the endpoint the map gave */
 	int applied_once;
-	struct loop_timer *retry;
-} mf = { .fd = -1 };
-
-static void connect_soon(void);
+} mf;
 
 static json_t *section(const char *kind)
 {
-	json_t *out = json_object(), *v;
-	const char *key;
-	size_t n = strlen(kind);
-
-	json_object_foreach(mf.entities, key, v)
-		if (!strncmp(key, kind, n) && key[n] == '/')
-			json_object_set(out, key + n + 1, v);
-	return out;
+	return mapwatch_section(mf.watch, kind);
 }
 
 static int host_prefix(const char *addr, struct prefix *p)
@@ -148,9 +128,10 @@ static int desired(json_t **peers_out, json_t **addrs_out, json_t **routes_out,
 		   const char **role_out, json_t **self_out)
 {
 	json_t *connectors = section("connector"), *clients = section("client");
-	json_t *resources = section("resource"), *control = json_object_get(mf.entities, "control/control");
+	json_t *resources = section("resource"), *control = mapwatch_get(mf.watch, "control", "control");
 	json_t *peers = json_object(), *addrs = json_array(), *routes = json_array();
-	json_t *self, *v, *dns = json_object_get(mf.settings, "dns");
+	json_t *self, *v, *settings = mapwatch_settings(mf.watch);
+	json_t *dns = json_object_get(settings, "dns");
 	const char *role = NULL, *name;
 
 	if ((self = json_object_get(connectors, mf.host)))
@@ -169,7 +150,7 @@ static int desired(json_t **peers_out, json_t **addrs_out, json_t **routes_out,
 		return -1;
 	}
 	json_array_append(addrs, json_object_get(self, "addr"));
-	json_array_append(routes, json_object_get(mf.settings, "overlay"));
+	json_array_append(routes, json_object_get(settings, "overlay"));
 	if (control && strcmp(role, "control"))
 		want_peer(peers, control, literal_endpoint(control), 0);
 	if (!strcmp(role, "connector") || !strcmp(role, "control"))
@@ -346,15 +327,16 @@ static void sync_listen_port(json_t *self)
 			  strerror(errno));
 }
 
-static void apply(void)
+static void apply(struct mapwatch *w, void *arg)
 {
 	json_t *peers, *addrs, *routes, *self;
 	const char *role, *key;
 	uint8_t pub[KEY_LEN];
 
+	(void)arg;
 	if (desired(&peers, &addrs, &routes, &role, &self) < 0) {
 		log_error("map version %lld names no connector, client or control \"%s\"; "
-			  "keeping the tunnel as it is", (long long)mf.version, mf.host);
+			  "keeping the tunnel as it is", (long long)mapwatch_version(w), mf.host);
 		return;
 	}
 	key = json_string_value(json_object_get(self, "key"));
@@ -369,9 +351,8 @@ static void apply(void)
 		kernel_push(mf.dev);
 	sync_interface(&mf.addrs, addrs, 0);
 	sync_interface(&mf.routes, routes, 1);
-	log_info("applied map version %lld as %s %s: %zu peers", (long long)mf.version, role,
-		 mf.host, mf.dev->npeers);
-	mf.applied_version = mf.version;
+	log_info("applied map version %lld as %s %s: %zu peers", (long long)mapwatch_version(w),
+		 role, mf.host, mf.dev->npeers);
 	json_decref(peers);
 	json_decref(addrs);
 	json_decref(routes);
@@ -382,171 +363,28 @@ static void apply(void)
 	}
 }
 
-static void handle_line(json_t *msg)
-{
-	const char *event = json_string_value(json_object_get(msg, "event"));
-
-	if (json_is_false(json_object_get(msg, "ok"))) {
-		log_error("%s: %s", mf.path, json_string_value(json_object_get(msg, "error")));
-		return;
-	}
-	if (!event) { /* the first line: a whole dump follows */
-		json_object_clear(mf.entities);
-		json_decref(mf.settings);
-		mf.settings = json_incref(json_object_get(msg, "settings"));
-		mf.version = json_integer_value(json_object_get(msg, "version"));
-		return;
-	}
-	if (!strcmp(event, "change")) {
-		json_decref(mf.settings);
-		mf.settings = json_incref(json_object_get(msg, "settings"));
-		mf.version = json_integer_value(json_object_get(msg, "version"));
-	} else if (!strcmp(event, "set") || !strcmp(event, "del")) {
-		char key[200];
-
-		snprintf(key, sizeof key, "%s/%s", json_string_value(json_object_get(msg, "kind")),
-			 json_string_value(json_object_get(msg, "name")));
-		if (!strcmp(event, "set"))
-			json_object_set(mf.entities, key, json_object_get(msg, "value"));
-		else
-			json_object_del(mf.entities, key);
-	} else if (!strcmp(event, "end")) {
-		apply();
-	}
-}
-
-static void drop_connection(const char *why)
-{
-	if (mf.fd >= 0) {
-		log_warning("%s: %s; keeping the tunnel as it is and reconnecting", mf.path, why);
-		loop_del_fd(mf.dev->loop, mf.fd);
-		close(mf.fd);
-		mf.fd = -1;
-	}
-	mf.inlen = 0;
-	connect_soon();
-}
-
-static void on_readable(struct loop *loop, int fd, uint32_t events, void *arg)
-{
-	(void)loop;
-	(void)events;
-	(void)arg;
-	for (;;) {
-		ssize_t n = read(fd, mf.in + mf.inlen, IPC_LINE_MAX - mf.inlen);
-		char *start = mf.in, *nl;
-
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			drop_connection(n == 0 ? "p2p-mapd closed the connection" : strerror(errno));
-			return;
-		}
-		mf.inlen += (size_t)n;
-		while ((nl = memchr(start, '\n', mf.inlen - (size_t)(start - mf.in)))) {
-			json_t *msg = json_loadb(start, (size_t)(nl - start), 0, NULL);
-
-			if (json_is_object(msg))
-				handle_line(msg);
-			json_decref(msg);
-			start = nl + 1;
-		}
-		mf.inlen -= (size_t)(start - mf.in);
-		memmove(mf.in, start, mf.inlen);
-		if (mf.inlen == IPC_LINE_MAX) {
-			drop_connection("a line over the IPC limit");
-			return;
-		}
-	}
-}
-
-static int fcntl_nonblock(int fd)
-{
-	int flags = fcntl(fd, F_GETFL);
-
-	return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
-
-static int try_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	static const char watch[] = "{\"id\":1,\"op\":\"watch\"}\n";
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", mf.path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-	    write(fd, watch, sizeof watch - 1) != (ssize_t)(sizeof watch - 1)) {
-		close(fd);
-		return -1;
-	}
-	/* Non-blocking from here: the loop reads the stream. */
-	if (fcntl_nonblock(fd) < 0 || loop_add_fd(mf.dev->loop, fd, EPOLLIN, on_readable, NULL) < 0) {
-		close(fd);
-		return -1;
-	}
-	mf.fd = fd;
-	log_info("following the map from %s as %s", mf.path, mf.host);
-	return 0;
-}
-
-static void on_retry(struct loop *loop, void *arg)
-{
-	(void)loop;
-	(void)arg;
-	mf.retry = NULL;
-	if (try_connect() < 0)
-		connect_soon();
-}
-
-static void connect_soon(void)
-{
-	if (!mf.retry)
-		mf.retry = loop_timer_add(mf.dev->loop, RECONNECT_MS, on_retry, NULL);
-}
-
 int mapfollow_start(struct device *dev, const char *sock_path, const char *host,
 		    void (*on_first)(void))
 {
 	mf.dev = dev;
 	mf.host = host;
 	mf.on_first = on_first;
-	if (strlen(sock_path) >= sizeof mf.path) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(mf.path, sock_path);
-	mf.in = malloc(IPC_LINE_MAX + 1);
-	mf.entities = json_object();
 	mf.addrs = json_object();
 	mf.routes = json_object();
 	mf.endpoints = json_object();
-	if (!mf.in || !mf.entities || !mf.addrs || !mf.routes || !mf.endpoints)
+	if (!mf.addrs || !mf.routes || !mf.endpoints)
 		return -1;
-	if (try_connect() < 0) {
-		log_warning("unable to connect to %s: %s; retrying", mf.path, strerror(errno));
-		connect_soon();
-	}
-	return 0;
+	mf.watch = mapwatch_new(dev->loop, sock_path, apply, NULL);
+	return mf.watch ? 0 : -1;
 }
 
 void mapfollow_stop(void)
 {
 	if (!mf.dev)
 		return;
-	if (mf.fd >= 0) {
-		loop_del_fd(mf.dev->loop, mf.fd);
-		close(mf.fd);
-	}
-	if (mf.retry)
-		loop_timer_cancel(mf.dev->loop, mf.retry);
-	free(mf.in);
-	json_decref(mf.entities);
-	json_decref(mf.settings);
+	mapwatch_free(mf.watch);
 	json_decref(mf.addrs);
 	json_decref(mf.routes);
 	json_decref(mf.endpoints);
 	memset(&mf, 0, sizeof mf);
-	mf.fd = -1;
 }

@@ -111,6 +111,8 @@ check "s6-svstat says ready" sh -c 's6-svstat "$1" | grep -q "^up (pid [0-9]*) .
 check "s6-svwait -U: the logger is ready" s6-svwait -U -t 10000 "$S/log"
 
 pid1=$(s6-svstat -o pid "$S")
+# Never a pid of -1 (service down) to kill: that would signal everything.
+case $pid1 in '' | *[!0-9]*) fail "s6-svstat gives no pid for p2p-mapd ($pid1)"; finish ;; esac
 check "p2p-mapd runs as the p2p user" [ "$(stat -c %U "/proc/$pid1")" = p2p ]
 check "the run script made /run/p2p (root:p2p, 0775)" \
 	[ "$(stat -c '%U:%G %a' /run/p2p 2>&1)" = "root:p2p 775" ]

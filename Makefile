@@ -17,7 +17,7 @@ SYSCONFDIR ?= /etc
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS = jansson libcrypto libnl-route-3.0 libnl-genl-3.0 libcap
+PKGS = jansson libcrypto libnl-route-3.0 libnl-genl-3.0 libcap libunbound
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build/sanitize
@@ -98,7 +98,8 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/lib/libp2p.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/lib/libp2p.a $(LDLIBS)
 
-bench: deps all $(BENCH_BIN)
+bench: all $(BENCH_BIN)
+	@libexec/p2p-deps bench
 	tests/bench/run $(BUILD)
 
 FUZZ_CC ?= clang

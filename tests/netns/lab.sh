@@ -150,6 +150,16 @@ check "client: the overlay prefix is routed to p2p0" \
 check "ny: vault's address is local on p2p0" \
 	sh -c '"$@" | grep -q "inet 100.96.128.20/32"' sh p2p-lab -n "$name" exec ny -- ip addr show p2p0
 
+# ---- split DNS on the client: p2p-dnsd through the client's resolv.conf ----
+
+check "client: getent hosts vault.example.internal gives 100.96.128.20 (p2p-dnsd)" \
+	sh -c '"$@" | grep -q "^100.96.128.20 "' sh p2p-lab -n "$name" exec client -- getent hosts vault.example.internal
+check "client: a public name resolves through p2p-dnsd to the lab's internet DNS" \
+	sh -c '"$@" | grep -q "^198.18.0.80 "' sh p2p-lab -n "$name" exec client -- getent hosts www.public.example
+lab exec client -- getent hosts nosuch >/dev/null 2>&1 # the search list adds .example.internal
+check "no private name reached the lab's internet DNS" \
+	sh -c '! grep -i "example\.internal" "$1"' sh "$state/nodes/control/log/lab-dns.queries"
+
 # ---- the private applications, over the site LAN ----
 
 fetch ny http://10.0.10.15:8080/x >"$T/vault.html" 2>&1

@@ -1,0 +1,656 @@
+/* dns-wire.c: DNS messages on the wire for p2p-dnsd (RFC 1035 4.1, EDNS(0)
+ * RFC 6891, the same messages over TCP RFC 7766: the 2-byte length prefix is
+ * the caller's). No allocation, no global state; every read and every write
+ * is checked against the length it may use.
+ *
+ * Names in a query. The question's name is read label by label into
+ * q->wire_name (bytes as received, so the letter case a 0x20 resolver chose
+ * is kept for the echo) and into q->name (presentation form, the same case).
+ * A label byte that is a control byte, a space, DEL, not ASCII (>= 0x80) or
+ * '.' makes the query FORMERR: such a name has no presentation form without
+ * escapes, would reach log lines and the map look-up as something else, and
+ * no name in a map can hold it. Every other printable byte is kept as it is
+ * (so "foo!.example.internal" parses, and the zone code answers that it does
+ * not exist, or, under a wildcard, answers it). dns_name_to_wire, which
+ * makes the names of replies, is narrower: letters, digits, '-', '_' and
+ * '*'; only the question's own name, written as a pointer to the question,
+ * may hold more.
+ *
+ * Compression in replies. Every name written (the question's at offset 12
+ * first, then owners and the names inside NS/PTR/CNAME/SOA data) has the
+ * offset of each of its suffixes noted; a new name is written as its labels
+ * up to the longest suffix already in the message and a pointer to it.
+ * Suffixes match regardless of letter case (RFC 1035 2.3.3, 4.1.4), and the
+ * question's suffixes are tried first, so an answer for the question's name
+ * is a pointer to offset 12 and carries the case the client sent. */
+#include "dns-wire.h"
+
+#include <string.h>
+
+#define DNS_OPT_LEN 11 /* root owner, type, class, TTL, RDLENGTH 0 */
+#define DNS_PTR_MAX 0x3fff /* the farthest offset a pointer reaches */
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put16(uint8_t *p, unsigned v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint8_t lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c - 'A' + 'a') : c;
+}
+
+/* The question's name at *OFF: uncompressed, each label 1..63 bytes of
+ * printable ASCII other than '.', 255 bytes at most with the root byte.
+ * Copied to q->wire_name (*WLEN bytes) and, in presentation form, to
+ * q->name. */
+static int read_qname(const uint8_t *msg, size_t len, size_t *off, struct dns_query *q,
+		      size_t *wlen)
+{
+	size_t o = *off, w = 0, t = 0;
+
+	for (;;) {
+		uint8_t n;
+
+		if (o >= len)
+			return -1;
+		n = msg[o];
+		if (n == 0)
+			break;
+		if (n > 63)
+			return -1; /* a pointer (0xc0), or the obsolete 0x40/0x80 types */
+		if (o + 1 + n > len || w + 1 + n + 1 > DNS_NAME_MAX)
+			return -1;
+		if (t > 0)
+			q->name[t++] = '.';
+		for (size_t i = 0; i < n; i++) {
+			uint8_t c = msg[o + 1 + i];
+
+			if (c <= 0x20 || c >= 0x7f || c == '.')
+				return -1;
+			q->name[t++] = (char)c;
+		}
+		memcpy(q->wire_name + w, msg + o, 1 + (size_t)n);
+		w += 1 + (size_t)n;
+		o += 1 + (size_t)n;
+	}
+	/* w + 1 <= 255 by the check above; t <= w - 1 <= 253. */
+	q->wire_name[w++] = 0;
+	q->name[t] = '\0';
+	*wlen = w;
+	*off = o + 1;
+	return 0;
+}
+
+/* Step over a name at *OFF outside the question, where compression is
+ * allowed: each pointer must go to a label in the message after the header
+ * and before the previous pointer's target (before the name itself for the
+ * first), so a loop is impossible; the name it spells stays under 256
+ * bytes. *ROOT says whether the name was the root, uncompressed. */
+static int skip_name(const uint8_t *msg, size_t len, size_t *off, int *root)
+{
+	size_t o = *off, end = 0, total = 0, bound = *off;
+	int jumped = 0;
+
+	*root = 0;
+	for (;;) {
+		uint8_t n;
+
+		if (o >= len)
+			return -1;
+		n = msg[o];
+		if ((n & 0xc0) == 0xc0) {
+			size_t target;
+
+			if (o + 1 >= len)
+				return -1;
+			target = (size_t)(n & 0x3f) << 8 | msg[o + 1];
+			if (target < DNS_HEADER_LEN || target >= bound)
+				return -1;
+			if (!jumped)
+				end = o + 2;
+			jumped = 1;
+			bound = target;
+			o = target;
+			continue;
+		}
+		if (n > 63)
+			return -1;
+		total += 1 + (size_t)n;
+		if (total > DNS_NAME_MAX)
+			return -1;
+		if (n == 0)
+			break;
+		if (o + 1 + n > len)
+			return -1;
+		o += 1 + (size_t)n;
+	}
+	if (!jumped) {
+		*root = o == *off;
+		end = o + 1;
+	}
+	*off = end;
+	return 0;
+}
+
+/* The OPT record's fixed part read, RDATA at msg[o, o + rdlen). */
+static int read_opt(const uint8_t *msg, size_t o, uint16_t rdlen, uint16_t class, uint32_t ttl,
+		    struct dns_query *q)
+{
+	size_t end = o + rdlen;
+
+	q->edns_size = class < DNS_UDP_MIN ? DNS_UDP_MIN : class; /* RFC 6891 6.2.5 */
+	q->edns_version = (uint8_t)(ttl >> 16);
+	q->edns_do = (ttl & 0x8000) != 0;
+	/* Options of another version may be laid out otherwise: that query is
+	 * answered BADVERS, not read further. Version 0: {code, length, data}
+	 * each, none known to us, all skipped, but they must fill RDATA. */
+	if (q->edns_version == 0) {
+		while (o < end) {
+			uint16_t olen;
+
+			if (end - o < 4)
+				return -1;
+			olen = get16(msg + o + 2);
+			if (end - o - 4 < olen)
+				return -1;
+			o += 4 + (size_t)olen;
+		}
+	}
+	q->edns = 1;
+	return 0;
+}
+
+enum dns_verdict dns_parse_query(const uint8_t *msg, size_t len, struct dns_query *q)
+{
+	size_t off = DNS_HEADER_LEN, wlen;
+	uint16_t qdcount, ancount, nscount, arcount;
+	int opts = 0;
+
+	memset(q, 0, sizeof *q);
+	if (!msg || len < DNS_HEADER_LEN)
+		return DNS_DROP;
+	q->id = get16(msg);
+	if (msg[2] & 0x80)
+		return DNS_DROP; /* a response: answering it could start a loop */
+	q->opcode = (msg[2] >> 3) & 0x0f;
+	q->rd = msg[2] & 0x01;
+	q->ad = (msg[3] & 0x20) != 0;
+	q->cd = (msg[3] & 0x10) != 0;
+	if (q->opcode != 0)
+		return DNS_NOTIMP;
+	qdcount = get16(msg + 4);
+	ancount = get16(msg + 6);
+	nscount = get16(msg + 8);
+	arcount = get16(msg + 10);
+	if (qdcount != 1 || ancount != 0 || nscount != 0)
+		return DNS_FORMERR;
+	if (read_qname(msg, len, &off, q, &wlen) < 0 || len - off < 4) {
+		q->name[0] = '\0';
+		return DNS_FORMERR;
+	}
+	q->qtype = get16(msg + off);
+	q->qclass = get16(msg + off + 2);
+	off += 4;
+	q->wire_name_len = wlen; /* from here on the question can be echoed */
+
+	for (unsigned i = 0; i < arcount; i++) {
+		uint16_t type, class, rdlen;
+		uint32_t ttl;
+		int root;
+
+		if (skip_name(msg, len, &off, &root) < 0 || len - off < 10)
+			return DNS_FORMERR;
+		type = get16(msg + off);
+		class = get16(msg + off + 2);
+		ttl = get32(msg + off + 4);
+		rdlen = get16(msg + off + 8);
+		off += 10;
+		if (len - off < rdlen)
+			return DNS_FORMERR;
+		if (type == DNS_TYPE_OPT) {
+			if (++opts > 1 || !root) {
+				q->edns = 0; /* RFC 6891 6.1.1: which one would count? */
+				return DNS_FORMERR;
+			}
+			if (read_opt(msg, off, rdlen, class, ttl, q) < 0)
+				return DNS_FORMERR;
+		}
+		/* Other records (TSIG, say) are stepped over: we sign nothing. */
+		off += rdlen;
+	}
+	if (off != len)
+		return DNS_FORMERR;
+	return DNS_OK;
+}
+
+size_t dns_udp_limit(const struct dns_query *q)
+{
+	if (!q || !q->edns)
+		return DNS_UDP_MIN;
+	return q->edns_size < DNS_EDNS_SIZE ? q->edns_size : DNS_EDNS_SIZE;
+}
+
+/* Names. */
+
+int dns_name_to_wire(const char *text, uint8_t *out, size_t cap, size_t *len)
+{
+	size_t w = 0, tlen;
+
+	if (!text)
+		return -1;
+	tlen = strlen(text);
+	if (tlen == 1 && text[0] == '.')
+		tlen = 0; /* "." is the root, like "" */
+	else if (tlen > 0 && text[tlen - 1] == '.')
+		tlen--;
+	if (tlen > 0 && text[tlen - 1] == '.')
+		return -1; /* "a..": an empty label */
+	for (size_t i = 0; i < tlen;) {
+		size_t n = 0;
+
+		while (i + n < tlen && text[i + n] != '.') {
+			char c = text[i + n];
+
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '*'))
+				return -1;
+			n++;
+		}
+		if (n == 0 || n > 63)
+			return -1; /* "a..b", ".a", a label too long */
+		if (w + 1 + n + 1 > DNS_NAME_MAX || w + 1 + n + 1 > cap)
+			return -1;
+		out[w] = (uint8_t)n;
+		memcpy(out + w + 1, text + i, n);
+		w += 1 + n;
+		i += n + 1; /* past the dot, or past the end */
+	}
+	if (w + 1 > cap)
+		return -1;
+	out[w++] = 0;
+	*len = w;
+	return 0;
+}
+
+int dns_name_in_zone(const char *name, const char *zone)
+{
+	size_t n = strlen(name), z = strlen(zone);
+
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	if (z > 0 && zone[z - 1] == '.')
+		z--;
+	if (z == 0)
+		return 1; /* the root holds every name */
+	if (n < z || (n > z && name[n - z - 1] != '.'))
+		return 0;
+	for (size_t i = 0; i < z; i++)
+		if (lower((uint8_t)name[n - z + i]) != lower((uint8_t)zone[i]))
+			return 0;
+	return 1;
+}
+
+/* The builder. */
+
+/* Is the (possibly compressed) name at OFF in what was written equal to the
+ * uncompressed, well-formed WIRE, letter case aside? */
+static int name_at_equals(const struct dns_builder *b, size_t off, const uint8_t *wire)
+{
+	size_t i = 0;
+	int hops = 0;
+
+	for (;;) {
+		uint8_t n;
+
+		if (off >= b->len)
+			return 0;
+		n = b->buf[off];
+		if ((n & 0xc0) == 0xc0) {
+			if (off + 1 >= b->len || ++hops > DNS_NAME_MAX / 2)
+				return 0;
+			off = (size_t)(n & 0x3f) << 8 | b->buf[off + 1];
+			continue;
+		}
+		if (n != wire[i])
+			return 0;
+		if (n == 0)
+			return 1;
+		if (off + 1 + n > b->len)
+			return 0;
+		for (size_t k = 1; k <= n; k++)
+			if (lower(b->buf[off + k]) != lower(wire[i + k]))
+				return 0;
+		off += 1 + (size_t)n;
+		i += 1 + (size_t)n;
+	}
+}
+
+/* Note the offsets of the labels of the name just written at AT, up to its
+ * first pointer: each is a suffix later names may point to. Past 0x3fff no
+ * pointer reaches; past the table's end the names go uncompressed. */
+static void note_name(struct dns_builder *b, size_t at)
+{
+	size_t cap = sizeof b->names / sizeof b->names[0];
+
+	while (at < b->len && b->buf[at] != 0 && (b->buf[at] & 0xc0) == 0) {
+		if (at > DNS_PTR_MAX || (size_t)b->nnames >= cap)
+			return;
+		b->names[b->nnames++] = (uint16_t)at;
+		at += 1 + (size_t)b->buf[at];
+	}
+}
+
+/* Room up to END (the limit less what finish needs) for N more bytes? */
+static int room(const struct dns_builder *b, size_t end, size_t n)
+{
+	return b->len <= end && end - b->len >= n;
+}
+
+/* TEXT in wire form. The question's own name is taken as it came, even
+ * with bytes dns_name_to_wire refuses (a wildcard can match such a name):
+ * it is in the message already, and becomes a pointer to it. */
+static int to_wire(const struct dns_builder *b, const char *text, uint8_t *wire, size_t *wlen)
+{
+	const struct dns_query *q = b->q;
+
+	if (dns_name_to_wire(text, wire, DNS_NAME_MAX, wlen) == 0)
+		return 0;
+	if (!q || q->wire_name_len == 0 || q->wire_name_len > DNS_NAME_MAX ||
+	    strcmp(text, q->name) != 0)
+		return -1;
+	memcpy(wire, q->wire_name, q->wire_name_len);
+	*wlen = q->wire_name_len;
+	return 0;
+}
+
+/* Write the presentation name TEXT, compressed. */
+static int put_name(struct dns_builder *b, size_t end, const char *text)
+{
+	uint8_t wire[DNS_NAME_MAX];
+	size_t wlen, i = 0, at = b->len;
+	int target = -1;
+
+	if (!text || to_wire(b, text, wire, &wlen) < 0)
+		return -1;
+	for (i = 0; wire[i] != 0; i += 1 + (size_t)wire[i]) {
+		for (int j = 0; j < b->nnames && target < 0; j++)
+			if (name_at_equals(b, b->names[j], wire + i))
+				target = b->names[j];
+		if (target >= 0)
+			break;
+	}
+	if (target < 0) {
+		if (!room(b, end, wlen))
+			return -1;
+		memcpy(b->buf + b->len, wire, wlen);
+		b->len += wlen;
+	} else {
+		if (!room(b, end, i + 2))
+			return -1;
+		memcpy(b->buf + b->len, wire, i);
+		put16(b->buf + b->len + i, 0xc000u | (unsigned)target);
+		b->len += i + 2;
+	}
+	note_name(b, at);
+	return 0;
+}
+
+/* Where records must end: the limit, less the OPT record finish adds. */
+static size_t records_end(const struct dns_builder *b)
+{
+	size_t opt = b->q && b->q->edns ? DNS_OPT_LEN : 0;
+
+	return b->limit >= opt ? b->limit - opt : 0;
+}
+
+/* The header and the question. RCODE above 15 goes to OPT; without EDNS it
+ * cannot be said and becomes SERVFAIL. A builder that cannot hold even this
+ * has len 0: it takes no record and finishes as 0. */
+static void begin(struct dns_builder *b, uint8_t *buf, size_t cap, size_t limit,
+		  const struct dns_query *q, const uint8_t *qhdr, int rcode, int aa, int ra)
+{
+	int edns = q && q->edns;
+	size_t qlen = q && q->wire_name_len ? q->wire_name_len + 4 : 0;
+	uint8_t *h = buf;
+
+	memset(b, 0, sizeof *b);
+	b->buf = buf;
+	b->cap = cap;
+	b->q = q;
+	if (rcode < 0 || rcode > 0xfff || (rcode > 15 && !edns))
+		rcode = DNS_RCODE_SERVFAIL;
+	b->rcode = rcode;
+	b->limit = limit < cap ? limit : cap;
+	if (b->limit > 65535)
+		b->limit = 65535;
+	if (!buf || (q && q->wire_name_len > DNS_NAME_MAX) ||
+	    DNS_HEADER_LEN + qlen + (edns ? DNS_OPT_LEN : 0) > b->limit) {
+		b->truncated = 1;
+		return;
+	}
+	h[0] = qhdr[0];
+	h[1] = qhdr[1];
+	h[2] = (uint8_t)(0x80 | (qhdr[2] & 0x78) | (aa ? 0x04 : 0) | (qhdr[2] & 0x01));
+	h[3] = (uint8_t)((ra ? 0x80 : 0) | (qhdr[3] & 0x10) | (rcode & 0x0f));
+	memset(h + 4, 0, 8);
+	b->len = DNS_HEADER_LEN;
+	if (qlen) {
+		memcpy(buf + b->len, q->wire_name, q->wire_name_len);
+		put16(buf + b->len + q->wire_name_len, q->qtype);
+		put16(buf + b->len + q->wire_name_len + 2, q->qclass);
+		b->len += qlen;
+		note_name(b, DNS_HEADER_LEN);
+	}
+}
+
+void dns_build_start(struct dns_builder *b, uint8_t *buf, size_t cap, size_t limit,
+		     const struct dns_query *q, int rcode, int aa, int ra)
+{
+	uint8_t qhdr[4];
+
+	if (!q || q->wire_name_len == 0) {
+		/* Not a parsed query: nothing to answer. */
+		memset(b, 0, sizeof *b);
+		b->truncated = 1;
+		return;
+	}
+	qhdr[0] = (uint8_t)(q->id >> 8);
+	qhdr[1] = (uint8_t)q->id;
+	qhdr[2] = q->rd ? 0x01 : 0; /* opcode QUERY: the only one parsed */
+	qhdr[3] = q->cd ? 0x10 : 0;
+	begin(b, buf, cap, limit, q, qhdr, rcode, aa, ra);
+}
+
+/* Records. A record is checked before a byte is written (a bad section, a
+ * section out of order, a name we never write: the caller's mistake, -1
+ * without TC), then written up to records_end(); one that overruns it is
+ * undone. Not fitting in the answer or authority section sets TC and closes
+ * the message to further records; an additional record that does not fit is
+ * left out without TC (RFC 2181 9), and a smaller one may still follow. */
+
+struct rr_mark {
+	size_t len;      /* where the record starts, to undo it */
+	int nnames;      /* the compression table before it */
+	size_t rdlen_at; /* where its RDLENGTH goes */
+};
+
+static int valid_name(const struct dns_builder *b, const char *text)
+{
+	uint8_t wire[DNS_NAME_MAX];
+	size_t len;
+
+	return text && to_wire(b, text, wire, &len) == 0;
+}
+
+static int rr_allowed(const struct dns_builder *b, int section, const char *owner)
+{
+	if (b->len == 0 || b->truncated || section < DNS_SECTION_ANSWER ||
+	    section > DNS_SECTION_ADDITIONAL || !valid_name(b, owner))
+		return 0;
+	/* Records go in section order: an answer written after an authority
+	 * record would be read as an authority record. */
+	for (int s = section + 1; s <= DNS_SECTION_ADDITIONAL; s++)
+		if (b->counts[s])
+			return 0;
+	return 1;
+}
+
+/* Owner, type, class IN, TTL, and room for RDLENGTH. */
+static int rr_begin(struct dns_builder *b, const char *owner, uint16_t type, uint32_t ttl,
+		    struct rr_mark *m)
+{
+	size_t end = records_end(b);
+
+	m->len = b->len;
+	m->nnames = b->nnames;
+	if (put_name(b, end, owner) < 0 || !room(b, end, 10))
+		return -1;
+	put16(b->buf + b->len, type);
+	put16(b->buf + b->len + 2, DNS_CLASS_IN);
+	put32(b->buf + b->len + 4, ttl);
+	m->rdlen_at = b->len + 8;
+	b->len += 10;
+	return 0;
+}
+
+/* Close the record: RDLENGTH and the count; or undo it when it did not fit. */
+static int rr_end(struct dns_builder *b, int section, const struct rr_mark *m, int fits)
+{
+	if (!fits) {
+		b->len = m->len;
+		b->nnames = m->nnames;
+		if (section != DNS_SECTION_ADDITIONAL)
+			b->truncated = 1;
+		return -1;
+	}
+	put16(b->buf + m->rdlen_at, (unsigned)(b->len - m->rdlen_at - 2));
+	b->counts[section]++;
+	return 0;
+}
+
+int dns_add_rr(struct dns_builder *b, int section, const char *owner, uint16_t type,
+	       uint32_t ttl, const uint8_t *rdata, size_t rdlen)
+{
+	struct rr_mark m;
+	int fits;
+
+	if (!rr_allowed(b, section, owner) || (rdlen > 0 && !rdata) || rdlen > 65535)
+		return -1;
+	fits = rr_begin(b, owner, type, ttl, &m) == 0 && room(b, records_end(b), rdlen);
+	if (fits && rdlen > 0) {
+		memcpy(b->buf + b->len, rdata, rdlen);
+		b->len += rdlen;
+	}
+	return rr_end(b, section, &m, fits);
+}
+
+int dns_add_name_rr(struct dns_builder *b, int section, const char *owner, uint16_t type,
+		    uint32_t ttl, const char *target)
+{
+	struct rr_mark m;
+	int fits;
+
+	if (!rr_allowed(b, section, owner) || !valid_name(b, target))
+		return -1;
+	fits = rr_begin(b, owner, type, ttl, &m) == 0 && put_name(b, records_end(b), target) == 0;
+	return rr_end(b, section, &m, fits);
+}
+
+int dns_add_soa(struct dns_builder *b, int section, const char *owner, uint32_t ttl,
+		const char *mname, const char *rname, uint32_t serial, uint32_t refresh,
+		uint32_t retry, uint32_t expire, uint32_t minimum)
+{
+	size_t end = records_end(b);
+	struct rr_mark m;
+	int fits;
+
+	if (!rr_allowed(b, section, owner) || !valid_name(b, mname) || !valid_name(b, rname))
+		return -1;
+	fits = rr_begin(b, owner, DNS_TYPE_SOA, ttl, &m) == 0 && put_name(b, end, mname) == 0 &&
+	       put_name(b, end, rname) == 0 && room(b, end, 20);
+	if (fits) {
+		put32(b->buf + b->len, serial);
+		put32(b->buf + b->len + 4, refresh);
+		put32(b->buf + b->len + 8, retry);
+		put32(b->buf + b->len + 12, expire);
+		put32(b->buf + b->len + 16, minimum);
+		b->len += 20;
+	}
+	return rr_end(b, section, &m, fits);
+}
+
+/* The OPT record goes after the records without moving b->len, so finishing
+ * twice, or adding a record after finishing and finishing again, still
+ * makes one well-formed message. */
+size_t dns_build_finish(struct dns_builder *b)
+{
+	uint8_t *h = b->buf;
+	size_t len = b->len;
+	unsigned arcount = b->counts[DNS_SECTION_ADDITIONAL];
+
+	if (b->len == 0)
+		return 0;
+	if (b->q && b->q->edns) {
+		uint8_t *o = b->buf + len;
+
+		if (!room(b, b->limit, DNS_OPT_LEN))
+			return 0; /* cannot be: begin() and records_end() kept room */
+		o[0] = 0; /* root */
+		put16(o + 1, DNS_TYPE_OPT);
+		put16(o + 3, DNS_EDNS_SIZE);
+		/* Extended RCODE, VERSION 0, DO echoed (RFC 3225 3), Z 0. */
+		put32(o + 5, (uint32_t)(b->rcode >> 4) << 24 | (b->q->edns_do ? 0x8000u : 0));
+		put16(o + 9, 0);
+		len += DNS_OPT_LEN;
+		arcount++;
+	}
+	put16(h + 4, b->q && b->q->wire_name_len ? 1 : 0);
+	put16(h + 6, b->counts[DNS_SECTION_ANSWER]);
+	put16(h + 8, b->counts[DNS_SECTION_AUTHORITY]);
+	put16(h + 10, arcount);
+	if (b->truncated)
+		h[2] |= 0x02;
+	else
+		h[2] &= (uint8_t)~0x02;
+	return len;
+}
+
+size_t dns_build_error(uint8_t *buf, size_t cap, const uint8_t *msg, size_t len,
+		       const struct dns_query *q, int rcode)
+{
+	struct dns_builder b;
+	uint8_t qhdr[4];
+
+	if (msg && len >= DNS_HEADER_LEN) {
+		memcpy(qhdr, msg, 4);
+	} else if (q) {
+		qhdr[0] = (uint8_t)(q->id >> 8);
+		qhdr[1] = (uint8_t)q->id;
+		qhdr[2] = (uint8_t)((q->opcode & 0x0f) << 3 | (q->rd ? 0x01 : 0));
+		qhdr[3] = q->cd ? 0x10 : 0;
+	} else {
+		return 0;
+	}
+	begin(&b, buf, cap, cap, q, qhdr, rcode, 0, 0);
+	return dns_build_finish(&b);
+}

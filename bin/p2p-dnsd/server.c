@@ -335,11 +335,13 @@ static void on_tcp(struct loop *loop, int fd, uint32_t events, void *arg)
 			break;
 		}
 		c->inlen += (size_t)n;
-		touch(c);
-		/* Pipelined: every whole message in the buffer. */
+		/* Pipelined: every whole message in the buffer. Only a whole
+		 * message restarts the idle timer: a client that trickles half a
+		 * message a byte at a time is cut like one that says nothing. */
 		while (!c->closed && c->inlen >= 2 && c->inlen >= 2 + (msglen = get16(c->in))) {
 			size_t r = handle_query(s, c->in + 2, msglen, DNSD_MAX_MSG, -1, NULL, 0, c);
 
+			touch(c);
 			if (r)
 				tcp_send(c, s->reply, r);
 			memmove(c->in, c->in + 2 + msglen, c->inlen - 2 - msglen);

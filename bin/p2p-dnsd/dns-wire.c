@@ -654,3 +654,47 @@ size_t dns_build_error(uint8_t *buf, size_t cap, const uint8_t *msg, size_t len,
 	begin(&b, buf, cap, cap, q, qhdr, rcode, 0, 0);
 	return dns_build_finish(&b);
 }
+
+/* An answer from elsewhere (libunbound) made ready for our own OPT: every
+ * OPT record in its additional section removed. */
+size_t dns_strip_opt(uint8_t *msg, size_t len)
+{
+	size_t o = DNS_HEADER_LEN;
+	unsigned counts[4], ar_kept = 0;
+
+	if (len < DNS_HEADER_LEN)
+		return 0;
+	for (int i = 0; i < 4; i++)
+		counts[i] = get16(msg + 4 + 2 * i);
+	for (unsigned i = 0; i < counts[0]; i++) {
+		int root;
+
+		if (skip_name(msg, len, &o, &root) < 0 || o + 4 > len)
+			return 0;
+		o += 4;
+	}
+	for (int section = 1; section < 4; section++) {
+		for (unsigned i = 0; i < counts[section]; i++) {
+			size_t start = o, end;
+			int root;
+
+			if (skip_name(msg, len, &o, &root) < 0 || o + 10 > len)
+				return 0;
+			end = o + 10 + get16(msg + o + 8);
+			if (end > len)
+				return 0;
+			if (section == 3 && get16(msg + o) == DNS_TYPE_OPT) {
+				memmove(msg + start, msg + end, len - end);
+				len -= end - start;
+				o = start;
+				continue;
+			}
+			ar_kept += section == 3;
+			o = end;
+		}
+	}
+	if (o != len)
+		return 0;
+	put16(msg + 10, ar_kept);
+	return len;
+}

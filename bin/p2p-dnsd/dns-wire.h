@@ -126,6 +126,11 @@ size_t dns_build_finish(struct dns_builder *b);
 size_t dns_build_error(uint8_t *buf, size_t cap, const uint8_t *msg, size_t len,
 		       const struct dns_query *q, int rcode);
 
+/* Remove every OPT record from the additional section of the answer MSG
+ * (one from libunbound, before ours is added). Returns the new length, or
+ * 0 when the message does not parse (names, counts, lengths). */
+size_t dns_strip_opt(uint8_t *msg, size_t len);
+
 /* Names: wire to presentation and back (escaping not supported: labels of
  * other bytes than letters, digits, '-', '_' and '*' are refused by
  * dns_name_to_wire, so they never reach a reply). TEXT may end in one dot;

@@ -20,6 +20,15 @@
 #define TCP_MAX_CONNS 256
 #define TCP_OUT_MAX (1u << 20)
 #define MAX_LISTENERS 16
+/* UDP in batches: one recvmmsg takes up to UDP_BATCH queries and one
+ * sendmmsg sends their answers, UDP_BURSTS times per wake-up (then the
+ * loop serves its other fds). Each system call costs about as much as the
+ * answer itself, so this is most of what a query costs us. */
+#define UDP_BATCH 32
+#define UDP_BURSTS 2
+/* Room for one immediate UDP answer: those are capped at DNS_EDNS_SIZE
+ * (dns_udp_limit), error answers at a header, a question and an OPT. */
+#define UDP_REPLY_MAX 2048
 
 union sa_any {
 	struct sockaddr sa;
@@ -51,6 +60,15 @@ struct waiting {
 	struct tcp_conn *conn;   /* NULL for UDP */
 };
 
+/* The buffers of one UDP batch, kept for the server's life. */
+struct udp_batch {
+	struct mmsghdr in[UDP_BATCH], out[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH], out_iov[UDP_BATCH];
+	union sa_any from[UDP_BATCH];
+	uint8_t *in_buf;                          /* UDP_BATCH slots of DNSD_MAX_MSG */
+	uint8_t out_buf[UDP_BATCH][UDP_REPLY_MAX];
+};
+
 struct server {
 	struct loop *loop;
 	struct zones *zones;
@@ -60,8 +78,8 @@ struct server {
 	int nfds;
 	struct tcp_conn *conns;
 	size_t nconns;
-	uint8_t buf[DNSD_MAX_MSG + 2];
 	uint8_t reply[DNSD_MAX_MSG + 2];
+	struct udp_batch *udp;
 };
 
 /* ---- answers from libunbound ---- */
@@ -90,12 +108,17 @@ static size_t finish_forwarded(uint8_t *out, size_t cap, const uint8_t *answer, 
 			q->wire_name_len) != 0)
 		return 0;
 	memcpy(out, answer, len);
+	/* libunbound's own OPT is not the client's business: it gets ours
+	 * when it sent one, none when it did not (RFC 6891 7). */
+	len = dns_strip_opt(out, len);
+	if (len < qend)
+		return 0;
 	put16(out, q->id);
 	memcpy(out + DNS_HEADER_LEN, q->wire_name, q->wire_name_len);
 	/* RD as the client asked, RA since we recurse for it. */
 	out[2] = (uint8_t)((out[2] & ~0x01) | (q->rd ? 0x01 : 0));
 	out[3] |= 0x80;
-	add_opt = q->edns && get16(out + 10) == 0;
+	add_opt = q->edns;
 	if (len + (add_opt ? 11 : 0) > limit) {
 		/* Too big for the client: the header and question, TC set. */
 		len = qend;
@@ -103,7 +126,6 @@ static size_t finish_forwarded(uint8_t *out, size_t cap, const uint8_t *answer, 
 		put16(out + 6, 0);
 		put16(out + 8, 0);
 		put16(out + 10, 0);
-		add_opt = q->edns;
 	}
 	if (add_opt) {
 		static const uint8_t opt[11] = { 0, 0, 41, DNS_EDNS_SIZE >> 8, DNS_EDNS_SIZE & 0xff,
@@ -146,11 +168,11 @@ static void on_forwarded(void *ctx, const uint8_t *answer, size_t len, int rcode
 
 /* ---- one query, from either transport ---- */
 
-/* Returns the length of an immediate reply in s->reply, 0 for none (a
- * drop, or a forwarded query whose answer comes later). */
+/* Returns the length of an immediate reply in OUT (CAP bytes), 0 for none
+ * (a drop, or a forwarded query whose answer comes later). */
 static size_t handle_query(struct server *s, const uint8_t *msg, size_t len, size_t limit_tcp,
 			   int udp_fd, const union sa_any *client, socklen_t client_len,
-			   struct tcp_conn *conn)
+			   struct tcp_conn *conn, uint8_t *out, size_t cap)
 {
 	struct dns_query q;
 	enum dns_verdict v = dns_parse_query(msg, len, &q);
@@ -164,18 +186,18 @@ static size_t handle_query(struct server *s, const uint8_t *msg, size_t len, siz
 	}
 	if (v != DNS_OK) {
 		s->st->formerr += v == DNS_FORMERR;
-		return dns_build_error(s->reply, sizeof s->reply, msg, len, &q, (int)v);
+		return dns_build_error(out, cap, msg, len, &q, (int)v);
 	}
 	if (q.edns && q.edns_version != 0)
-		return dns_build_error(s->reply, sizeof s->reply, msg, len, &q, DNS_RCODE_BADVERS);
+		return dns_build_error(out, cap, msg, len, &q, DNS_RCODE_BADVERS);
 	limit = conn ? limit_tcp : dns_udp_limit(&q);
 	if (q.qclass == DNS_CLASS_IN && zones_private(s->zones, q.name))
-		return zones_answer(s->zones, &q, s->reply, sizeof s->reply, limit, s->st);
+		return zones_answer(s->zones, &q, out, cap, limit, s->st);
 	if (!s->fwd)
-		return dns_build_error(s->reply, sizeof s->reply, NULL, 0, &q, DNS_RCODE_REFUSED);
+		return dns_build_error(out, cap, NULL, 0, &q, DNS_RCODE_REFUSED);
 	w = calloc(1, sizeof *w);
 	if (!w)
-		return dns_build_error(s->reply, sizeof s->reply, NULL, 0, &q, DNS_RCODE_SERVFAIL);
+		return dns_build_error(out, cap, NULL, 0, &q, DNS_RCODE_SERVFAIL);
 	w->srv = s;
 	w->q = q;
 	w->limit = limit;
@@ -193,30 +215,67 @@ static size_t handle_query(struct server *s, const uint8_t *msg, size_t len, siz
 			conn->refs--;
 		free(w);
 		s->st->servfail++;
-		return dns_build_error(s->reply, sizeof s->reply, NULL, 0, &q, DNS_RCODE_SERVFAIL);
+		return dns_build_error(out, cap, NULL, 0, &q, DNS_RCODE_SERVFAIL);
 	}
 	return 0;
 }
 
 /* ---- UDP ---- */
 
+/* Send the N answers of a batch. An answer the kernel refuses is dropped,
+ * as a lost datagram would be, and the rest still go. */
+static void udp_send_all(int fd, struct mmsghdr *out, unsigned n)
+{
+	unsigned done = 0;
+
+	while (done < n) {
+		int k = sendmmsg(fd, out + done, n - done, MSG_DONTWAIT);
+
+		done += k > 0 ? (unsigned)k : 1;
+	}
+}
+
 static void on_udp(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct server *s = arg;
+	struct udp_batch *b = s->udp;
 
 	(void)loop;
 	(void)events;
-	for (int burst = 0; burst < 64; burst++) {
-		union sa_any client;
-		socklen_t clen = sizeof client;
-		ssize_t n = recvfrom(fd, s->buf, DNSD_MAX_MSG, 0, &client.sa, &clen);
-		size_t r;
+	for (int burst = 0; burst < UDP_BURSTS; burst++) {
+		unsigned nout = 0;
+		int n;
 
-		if (n < 0)
+		for (int i = 0; i < UDP_BATCH; i++) {
+			b->in_iov[i].iov_base = b->in_buf + (size_t)i * DNSD_MAX_MSG;
+			b->in_iov[i].iov_len = DNSD_MAX_MSG;
+			b->in[i].msg_hdr = (struct msghdr){ .msg_name = &b->from[i],
+							    .msg_namelen = sizeof b->from[i],
+							    .msg_iov = &b->in_iov[i],
+							    .msg_iovlen = 1 };
+		}
+		n = recvmmsg(fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
 			return;
-		r = handle_query(s, s->buf, (size_t)n, 0, fd, &client, clen, NULL);
-		if (r)
-			(void)!sendto(fd, s->reply, r, 0, &client.sa, clen);
+		for (int i = 0; i < n; i++) {
+			uint8_t *out = b->out_buf[nout];
+			size_t r = handle_query(s, b->in_iov[i].iov_base, b->in[i].msg_len, 0, fd,
+						&b->from[i], b->in[i].msg_hdr.msg_namelen, NULL, out,
+						UDP_REPLY_MAX);
+
+			if (!r)
+				continue;
+			b->out_iov[nout].iov_base = out;
+			b->out_iov[nout].iov_len = r;
+			b->out[nout].msg_hdr = (struct msghdr){ .msg_name = &b->from[i],
+								.msg_namelen = b->in[i].msg_hdr.msg_namelen,
+								.msg_iov = &b->out_iov[nout],
+								.msg_iovlen = 1 };
+			nout++;
+		}
+		udp_send_all(fd, b->out, nout);
+		if (n < UDP_BATCH)
+			return; /* drained */
 	}
 }
 
@@ -339,7 +398,8 @@ static void on_tcp(struct loop *loop, int fd, uint32_t events, void *arg)
 		 * message restarts the idle timer: a client that trickles half a
 		 * message a byte at a time is cut like one that says nothing. */
 		while (!c->closed && c->inlen >= 2 && c->inlen >= 2 + (msglen = get16(c->in))) {
-			size_t r = handle_query(s, c->in + 2, msglen, DNSD_MAX_MSG, -1, NULL, 0, c);
+			size_t r = handle_query(s, c->in + 2, msglen, DNSD_MAX_MSG, -1, NULL, 0, c,
+						s->reply, sizeof s->reply);
 
 			touch(c);
 			if (r)
@@ -392,6 +452,13 @@ struct server *server_new(struct loop *loop, struct zones *zones, struct dnsd_st
 
 	if (!s)
 		return NULL;
+	s->udp = calloc(1, sizeof *s->udp);
+	if (s->udp)
+		s->udp->in_buf = malloc((size_t)UDP_BATCH * DNSD_MAX_MSG);
+	if (!s->udp || !s->udp->in_buf) {
+		server_free(s);
+		return NULL;
+	}
 	s->loop = loop;
 	s->zones = zones;
 	s->st = st;
@@ -486,5 +553,8 @@ void server_free(struct server *s)
 		loop_del_fd(s->loop, s->fds[i]);
 		close(s->fds[i]);
 	}
+	if (s->udp)
+		free(s->udp->in_buf);
+	free(s->udp);
 	free(s);
 }

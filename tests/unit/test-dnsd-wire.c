@@ -1298,6 +1298,59 @@ static void test_name_in_zone(void **ctx)
 	assert_false(dns_name_in_zone("", "example.internal"));
 }
 
+/* libunbound's answer: its OPT goes (wherever it sits in the additional
+ * section), other additional records and the other sections stay. */
+static void test_strip_opt(void **ctx)
+{
+	struct msg m;
+	size_t before, n;
+	static const uint8_t a[4] = { 198, 18, 0, 80 };
+
+	(void)ctx;
+	header(&m, 7, 0x8180, 1, 1, 0, 3);
+	name(&m, "www.public.example");
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	put16(&m, 0xc00c); /* the answer, owner compressed */
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	put32(&m, 60);
+	put16(&m, 4);
+	put(&m, a, 4);
+	opt(&m, 1232, 0x8000, NULL, 0);
+	before = m.n;
+	put16(&m, 0xc00c); /* a glue-like A after the OPT */
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	put32(&m, 60);
+	put16(&m, 4);
+	put(&m, a, 4);
+	opt(&m, 4096, 0, NULL, 0); /* a second OPT: not valid, stripped too */
+	n = dns_strip_opt(m.b, m.n);
+	assert_int_equal(n, m.n - 2 * 11);
+	assert_int_equal(m.b[11], 1); /* ARCOUNT: the A alone */
+	assert_int_equal(m.b[7], 1);  /* ANCOUNT kept */
+	assert_memory_equal(m.b + before - 11, "\xc0\x0c\x00\x01", 4);
+
+	/* Cut short, a bad pointer, bytes after the records: 0, untouched. */
+	header(&m, 7, 0x8180, 1, 0, 0, 1);
+	name(&m, "www.public.example");
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	opt(&m, 1232, 0, NULL, 0);
+	assert_int_equal(dns_strip_opt(m.b, m.n - 1), 0);
+	put8(&m, 0);
+	assert_int_equal(dns_strip_opt(m.b, m.n), 0);
+	header(&m, 7, 0x8180, 0, 1, 0, 0);
+	put16(&m, 0xc0ff);
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	put32(&m, 60);
+	put16(&m, 0);
+	assert_int_equal(dns_strip_opt(m.b, m.n), 0);
+	assert_int_equal(dns_strip_opt(m.b, 11), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1324,6 +1377,7 @@ int main(void)
 		cmocka_unit_test(test_builder_refusals),
 		cmocka_unit_test(test_name_to_wire),
 		cmocka_unit_test(test_name_in_zone),
+		cmocka_unit_test(test_strip_opt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

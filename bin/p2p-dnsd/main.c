@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +18,14 @@
 #include "log.h"
 #include "mapwatch.h"
 #include "notify.h"
+#include "privs.h"
 
-#define USAGE "p2p-dnsd [-v] [-n] [-d fd] [-r rundir] [-m mapd.sock] [-l addr[:port]]... " \
+#define USAGE "p2p-dnsd [-v] [-n] [-d fd] [-u user] [-r rundir] [-m mapd.sock] [-l addr[:port]]... " \
 	      "[-f upstream[@port]]... [-F resolv.conf] [-R] [-a trust-anchor]"
 #define MAX_LISTEN 8
 
 static struct {
-	const char *rundir, *mapd, *resolv, *anchor;
+	const char *rundir, *mapd, *resolv, *anchor, *user;
 	const char *listen[MAX_LISTEN];
 	int nlisten, recursion, check, notify_fd;
 	json_t *upstreams;
@@ -215,12 +217,30 @@ static void on_sigterm(struct loop *loop, int signo, void *arg)
 	loop_stop(loop);
 }
 
+/* From here on, as -u's user with CAP_NET_BIND_SERVICE alone: port 53 is
+ * bound only once the first map is in (and again when the map moves the
+ * overlay DNS address); libunbound reads only what is world-readable (-F,
+ * -a) and sends from unprivileged ports. */
+static void drop_privileges(void)
+{
+	static const cap_value_t keep[] = { CAP_NET_BIND_SERVICE };
+	struct passwd *pw = getpwnam(opt.user);
+
+	if (!pw)
+		log_fatal(EXIT_CONFIG, "unknown user %s", opt.user);
+	if (ipc_server_chown(d.ipc, pw->pw_uid, pw->pw_gid) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to chown %s/dnsd.sock: %s", opt.rundir, strerror(errno));
+	if (privs_drop(pw, keep, 1) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to become user %s with CAP_NET_BIND_SERVICE: %s",
+			  opt.user, strerror(errno));
+}
+
 static void parse_options(int argc, char **argv)
 {
 	int c;
 
 	opt.upstreams = json_array();
-	while ((c = getopt(argc, argv, "vnd:r:m:l:f:F:Ra:")) != -1) {
+	while ((c = getopt(argc, argv, "vnd:u:r:m:l:f:F:Ra:")) != -1) {
 		switch (c) {
 		case 'v': log_set_verbosity(2); break;
 		case 'n': opt.check = 1; break;
@@ -229,6 +249,7 @@ static void parse_options(int argc, char **argv)
 			if (opt.notify_fd < 0)
 				log_fatal(EXIT_USAGE, "-d %s: not an open file descriptor above 2", optarg);
 			break;
+		case 'u': opt.user = optarg; break;
 		case 'r': opt.rundir = optarg; break;
 		case 'm': opt.mapd = optarg; break;
 		case 'l': {
@@ -294,6 +315,8 @@ int main(int argc, char **argv)
 	    ipc_socket_path(sock, sizeof sock, opt.rundir, "dnsd") < 0 ||
 	    !(d.ipc = ipc_server_new(d.loop, sock, 0660, on_request, NULL, NULL)))
 		log_fatal(EXIT_SYSTEM, "unable to serve %s/dnsd.sock: %s", opt.rundir, strerror(errno));
+	if (opt.user)
+		drop_privileges();
 	d.watch = mapwatch_new(d.loop, opt.mapd, on_map, NULL);
 	if (!d.watch)
 		log_fatal(EXIT_SYSTEM, "unable to follow %s: %s", opt.mapd, strerror(errno));

@@ -67,6 +67,9 @@ check "control: the lab's internet DNS answers" \
 	wait_for 10 sh -c '[ "$("$@")" = 198.18.0.80 ]' sh p2p-lab -n "$name" exec client -- \
 	kdig @198.18.0.1 +short +retry=0 +timeout=1 www.public.example
 pid0=$(dnsd_pid)
+check "client: p2p-dnsd runs as p2p" [ "$(stat -c %U "/proc/$pid0")" = p2p ]
+check "client: p2p-dnsd keeps only CAP_NET_BIND_SERVICE" \
+	[ "$(awk '/^CapEff:/ { print $2 }' "/proc/$pid0/status")" = 0000000000000400 ]
 
 # ---- private answers, both transports ----
 

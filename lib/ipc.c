@@ -25,6 +25,7 @@ struct ipc_conn {
 	int fd;
 	pid_t pid;
 	int closing;    /* close once the output is written */
+	unsigned holds; /* replies still to come: closing waits for them */
 	int dead;       /* close now (after the current callback returns) */
 	int skipping;   /* inside an over-long line, discarding to its end */
 	int in_dispatch;
@@ -399,7 +400,20 @@ int ipc_reply_error_with(struct ipc_conn *c, json_t *req, json_t *fields, const 
 void ipc_conn_close(struct ipc_conn *c)
 {
 	c->closing = 1;
-	if (c->outlen == 0)
+	if (c->outlen == 0 && !c->holds)
+		conn_kill(c);
+}
+
+void ipc_conn_hold(struct ipc_conn *c)
+{
+	c->holds++;
+}
+
+void ipc_conn_release(struct ipc_conn *c)
+{
+	if (c->holds)
+		c->holds--;
+	if (!c->holds && c->closing && c->outlen == 0)
 		conn_kill(c);
 }
 
@@ -551,7 +565,7 @@ static void on_conn_event(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (!c->dead && conn_flush(c) < 0)
 		c->dead = 1;
 	c->in_dispatch = 0;
-	if (c->dead || (c->closing && c->outlen == 0))
+	if (c->dead || (c->closing && c->outlen == 0 && !c->holds))
 		conn_free(c);
 }
 

@@ -51,6 +51,11 @@ int ipc_reply_error_with(struct ipc_conn *conn, json_t *req, json_t *fields,
 			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Close after what is queued has been written. */
 void ipc_conn_close(struct ipc_conn *conn);
+/* A reply will come later (p2p-audit acknowledges after its fsync): a
+ * connection whose peer has finished sending stays open until every hold
+ * is released and the replies are written. Release after sending. */
+void ipc_conn_hold(struct ipc_conn *conn);
+void ipc_conn_release(struct ipc_conn *conn);
 void ipc_conn_set_data(struct ipc_conn *conn, void *data);
 void *ipc_conn_data(const struct ipc_conn *conn);
 pid_t ipc_conn_pid(const struct ipc_conn *conn);

@@ -24,7 +24,7 @@ struct tkey {
 	char kid[32];
 };
 
-static EVP_PKEY *tk_gen(enum tkind kind, int rsa_bits)
+static inline EVP_PKEY *tk_gen(enum tkind kind, int rsa_bits)
 {
 	switch (kind) {
 	case T_RSA: return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)rsa_bits);
@@ -35,7 +35,7 @@ static EVP_PKEY *tk_gen(enum tkind kind, int rsa_bits)
 	return NULL;
 }
 
-static void tk_init(struct tkey *k, enum tkind kind, const char *kid, int rsa_bits)
+static inline void tk_init(struct tkey *k, enum tkind kind, const char *kid, int rsa_bits)
 {
 	k->kind = kind;
 	k->pkey = tk_gen(kind, rsa_bits ? rsa_bits : 2048);
@@ -44,7 +44,7 @@ static void tk_init(struct tkey *k, enum tkind kind, const char *kid, int rsa_bi
 	snprintf(k->kid, sizeof k->kid, "%s", kid);
 }
 
-static char *tk_b64(const void *data, size_t len)
+static inline char *tk_b64(const void *data, size_t len)
 {
 	char *out = malloc(len * 4 / 3 + 4);
 
@@ -52,7 +52,7 @@ static char *tk_b64(const void *data, size_t len)
 	return out;
 }
 
-static char *tk_bn_b64(EVP_PKEY *p, const char *name, size_t pad)
+static inline char *tk_bn_b64(EVP_PKEY *p, const char *name, size_t pad)
 {
 	BIGNUM *bn = NULL;
 	unsigned char buf[1024];
@@ -66,7 +66,7 @@ static char *tk_bn_b64(EVP_PKEY *p, const char *name, size_t pad)
 }
 
 /* The public JWK of K (a new JSON object), with EXTRA members merged. */
-static json_t *tk_jwk(const struct tkey *k)
+static inline json_t *tk_jwk(const struct tkey *k)
 {
 	json_t *j;
 
@@ -101,7 +101,7 @@ static json_t *tk_jwk(const struct tkey *k)
 }
 
 /* {"keys":[...]} of N keys, as text (caller frees). */
-static char *tk_jwks(struct tkey **keys, size_t n)
+static inline char *tk_jwks(struct tkey **keys, size_t n)
 {
 	json_t *arr = json_array(), *doc;
 	char *text;
@@ -116,7 +116,7 @@ static char *tk_jwks(struct tkey **keys, size_t n)
 
 /* The signature of DATA with K for ALG ("RS256", "PS256", "ES256",
  * "ES384", "EdDSA"), base64url (caller frees). */
-static char *tk_signature(const struct tkey *k, const char *alg, const char *data)
+static inline char *tk_signature(const struct tkey *k, const char *alg, const char *data)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	EVP_PKEY_CTX *pctx = NULL;
@@ -159,7 +159,7 @@ static char *tk_signature(const struct tkey *k, const char *alg, const char *dat
 
 /* HEADER and CLAIMS (JSON text) signed with K for ALG; K NULL leaves the
  * signature empty. Caller frees. */
-static char *tk_token_raw(const struct tkey *k, const char *alg, const char *header,
+static inline char *tk_token_raw(const struct tkey *k, const char *alg, const char *header,
 			  const char *claims)
 {
 	char *h = tk_b64(header, strlen(header)), *c = tk_b64(claims, strlen(claims));
@@ -178,7 +178,7 @@ static char *tk_token_raw(const struct tkey *k, const char *alg, const char *hea
 }
 
 /* A token for ALG with K's kid and CLAIMS (a JSON object, stolen). */
-static char *tk_token(const struct tkey *k, const char *alg, json_t *claims)
+static inline char *tk_token(const struct tkey *k, const char *alg, json_t *claims)
 {
 	char header[128], *c = json_dumps(claims, JSON_COMPACT), *tok;
 
@@ -192,7 +192,7 @@ static char *tk_token(const struct tkey *k, const char *alg, json_t *claims)
 
 /* The classic confusion attack: HS256 with the RSA public key (PEM) as the
  * HMAC secret. */
-static char *tk_token_hs256_with_public(const struct tkey *k, json_t *claims)
+static inline char *tk_token_hs256_with_public(const struct tkey *k, json_t *claims)
 {
 	char header[128], *c = json_dumps(claims, JSON_COMPACT);
 	char *h, *cc, *input, *tok, *sig;

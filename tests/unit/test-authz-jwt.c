@@ -132,10 +132,11 @@ static void test_good_tokens(void **state)
 
 static void test_bad_tokens(void **state)
 {
-	json_t *c;
-	char *t, *cl = json_dumps(claims("mallory"), JSON_COMPACT);
+	json_t *c = claims("mallory");
+	char *t, *cl = json_dumps(c, JSON_COMPACT);
 
 	(void)state;
+	json_decref(c);
 	/* alg none, with and without a signature part */
 	expect(tk_token_raw(NULL, "none", "{\"alg\":\"none\",\"kid\":\"rsa1\"}", cl), JWT_INVALID,
 	       "alg none is refused");
@@ -270,8 +271,8 @@ static void test_provider_algorithms(void **state)
  * a cjose that accepted them would be worth knowing about. */
 static void test_cjose_behaviour(void **state)
 {
-	json_t *jwk = tk_jwk(&rsa);
-	char *text = json_dumps(jwk, JSON_COMPACT), *cl = json_dumps(claims("x"), JSON_COMPACT);
+	json_t *jwk = tk_jwk(&rsa), *cx = claims("x");
+	char *text = json_dumps(jwk, JSON_COMPACT), *cl = json_dumps(cx, JSON_COMPACT);
 	char *none = tk_token_raw(NULL, "none", "{\"alg\":\"none\"}", cl);
 	char *hs = tk_token_hs256_with_public(&rsa, claims("x"));
 	cjose_err err;
@@ -291,6 +292,7 @@ static void test_cjose_behaviour(void **state)
 	cjose_jws_release(jws);
 	cjose_jwk_release(k);
 	json_decref(jwk);
+	json_decref(cx);
 	free(text);
 	free(cl);
 	free(none);

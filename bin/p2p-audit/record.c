@@ -1,0 +1,583 @@
+/* record.c: the records, as senders give them and as the file holds them
+ * (p2p-audit(5)). Checking is strict: every member known, of its type and
+ * within its size; messages name the member and never quote its value, so
+ * that no record content reaches a log line. */
+#include "audit.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "addr.h"
+
+const char audit_genesis[AUDIT_HEX + 1] =
+	"0000000000000000000000000000000000000000000000000000000000000000";
+
+/* JSON integers that every reader of the file can hold exactly (2^53 - 1). */
+#define COUNT_MAX 9007199254740991LL
+#define GROUPS_MAX 64
+
+enum kind {
+	K_TYPE,        /* "request", "session.start", "session.end" */
+	K_DECISION,    /* "allow", "deny" */
+	K_TEXT,        /* any string of 0..max bytes */
+	K_NAME,        /* a string of 1..max bytes */
+	K_TOKEN,       /* 1..max of [a-z0-9._-] */
+	K_METHOD,      /* 1..max of HTTP token characters */
+	K_TIME,        /* RFC 3339, UTC */
+	K_SRC,         /* ADDR, ADDR:PORT or [ADDR6]:PORT */
+	K_COUNT,       /* integer 0..max */
+	K_GROUPS,      /* array of 0..64 names of 1..max bytes */
+};
+
+struct field {
+	const char *name;
+	enum kind kind;
+	long long max;
+};
+
+/* The members a sender may give, in the order of the file. */
+static const struct field fields[] = {
+	{ "type", K_TYPE, 0 },
+	{ "start", K_TIME, 0 },
+	{ "resource", K_NAME, 253 },
+	{ "method", K_METHOD, 32 },
+	{ "path", K_TEXT, 8192 },
+	{ "query", K_TEXT, 8192 },
+	{ "src", K_SRC, 0 },
+	{ "client", K_NAME, 253 },
+	{ "user", K_NAME, 256 },
+	{ "groups", K_GROUPS, 256 },
+	{ "auth", K_TOKEN, 32 },
+	{ "decision", K_DECISION, 0 },
+	{ "rule", K_NAME, 256 },
+	{ "reason", K_TEXT, 1024 },
+	{ "status", K_COUNT, 999 },
+	{ "bytes_in", K_COUNT, COUNT_MAX },
+	{ "bytes_out", K_COUNT, COUNT_MAX },
+	{ "duration_ms", K_COUNT, COUNT_MAX },
+	{ "upstream", K_NAME, 1024 },
+	{ "request_id", K_NAME, 128 },
+	{ "session_id", K_NAME, 128 },
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+/* Members only p2p-audit writes. */
+static const char *const written[] = { "seq", "time", "host", "prev", "hash" };
+
+static void say(char *err, size_t errsize, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errsize, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errsize, fmt, ap);
+	va_end(ap);
+}
+
+void audit_hex(const unsigned char *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int is_hex64(const char *p)
+{
+	for (int i = 0; i < AUDIT_HEX; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int digits(const char *p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int record_time_ok(const char *t)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, mo, d, h, mi, s, dim;
+	const char *p;
+
+	if (strlen(t) < 20 || digits(t, 4, &y) || t[4] != '-' || digits(t + 5, 2, &mo) ||
+	    t[7] != '-' || digits(t + 8, 2, &d) || t[10] != 'T' || digits(t + 11, 2, &h) ||
+	    t[13] != ':' || digits(t + 14, 2, &mi) || t[16] != ':' || digits(t + 17, 2, &s))
+		return 0;
+	if (mo < 1 || mo > 12 || h > 23 || mi > 59 || s > 60)
+		return 0;
+	dim = mdays[mo - 1] + (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+	if (d < 1 || d > dim)
+		return 0;
+	p = t + 19;
+	if (*p == '.') {
+		int n = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			n++;
+		if (n < 1 || n > 9)
+			return 0;
+	}
+	return p[0] == 'Z' && p[1] == '\0';
+}
+
+void record_time_now(char out[AUDIT_TIME_LEN + 1])
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	/* 19 characters until the year 10000 */
+	if (strftime(out, 20, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+		memcpy(out, "9999-12-31T23:59:59", 20);
+	snprintf(out + 19, 9, ".%06uZ", (unsigned)(ts.tv_nsec / 1000) % 1000000u);
+}
+
+int record_host_ok(const char *host)
+{
+	size_t len = strlen(host), label = 0;
+
+	if (len == 0 || len > AUDIT_HOST_MAX)
+		return 0;
+	for (const char *p = host; *p; p++) {
+		if (*p == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return label > 0;
+}
+
+static int token_ok(const char *s, int method)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (method) {
+			/* RFC 9110 tchar */
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c)))
+				return 0;
+		} else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+			     c == '_' || c == '-')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int src_ok(const char *s)
+{
+	struct addr a;
+	uint16_t port;
+
+	return addr_parse(s, &a) == 0 || endpoint_parse(s, &a, &port) == 0;
+}
+
+static const struct field *find_field(const char *name)
+{
+	for (size_t i = 0; i < NFIELDS; i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return &fields[i];
+	return NULL;
+}
+
+static int is_written(const char *name)
+{
+	for (size_t i = 0; i < sizeof written / sizeof written[0]; i++)
+		if (strcmp(written[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* One member against its field: 0, or -1 with a message. */
+static int check_member(const struct field *f, json_t *v, char *err, size_t errsize)
+{
+	const char *s;
+	size_t len;
+
+	if (f->kind == K_COUNT) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > f->max) {
+			say(err, errsize, ".%s: not an integer from 0 to %lld", f->name, f->max);
+			return -1;
+		}
+		return 0;
+	}
+	if (f->kind == K_GROUPS) {
+		size_t i;
+		json_t *g;
+
+		if (!json_is_array(v) || json_array_size(v) > GROUPS_MAX) {
+			say(err, errsize, ".%s: not an array of at most %d names", f->name, GROUPS_MAX);
+			return -1;
+		}
+		json_array_foreach(v, i, g) {
+			if (!json_is_string(g) || json_string_length(g) == 0 ||
+			    json_string_length(g) > (size_t)f->max) {
+				say(err, errsize, ".%s[%zu]: not a string of 1 to %lld bytes", f->name, i,
+				    f->max);
+				return -1;
+			}
+		}
+		return 0;
+	}
+	if (!json_is_string(v)) {
+		say(err, errsize, ".%s: not a string", f->name);
+		return -1;
+	}
+	s = json_string_value(v);
+	len = json_string_length(v);
+	switch (f->kind) {
+	case K_TYPE:
+		if (strcmp(s, "request") && strcmp(s, "session.start") && strcmp(s, "session.end")) {
+			say(err, errsize, ".%s: not \"request\", \"session.start\" or \"session.end\"",
+			    f->name);
+			return -1;
+		}
+		return 0;
+	case K_DECISION:
+		if (strcmp(s, "allow") && strcmp(s, "deny")) {
+			say(err, errsize, ".%s: not \"allow\" or \"deny\"", f->name);
+			return -1;
+		}
+		return 0;
+	case K_TIME:
+		if (!record_time_ok(s)) {
+			say(err, errsize, ".%s: not an RFC 3339 time in UTC (2026-11-22T10:11:12.5Z)",
+			    f->name);
+			return -1;
+		}
+		return 0;
+	case K_SRC:
+		if (!src_ok(s)) {
+			say(err, errsize, ".%s: not an address, address:port or [address]:port",
+			    f->name);
+			return -1;
+		}
+		return 0;
+	case K_TOKEN:
+	case K_METHOD:
+		if (len > (size_t)f->max || !token_ok(s, f->kind == K_METHOD)) {
+			say(err, errsize, ".%s: not a token of 1 to %lld %s", f->name, f->max,
+			    f->kind == K_METHOD ? "HTTP token characters" : "of a-z 0-9 . _ -");
+			return -1;
+		}
+		return 0;
+	case K_NAME:
+		if (len == 0 || len > (size_t)f->max) {
+			say(err, errsize, ".%s: not a string of 1 to %lld bytes", f->name, f->max);
+			return -1;
+		}
+		return 0;
+	case K_TEXT:
+		if (len > (size_t)f->max) {
+			say(err, errsize, ".%s: longer than %lld bytes", f->name, f->max);
+			return -1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* What a record of its type must have, beyond type and decision. */
+static int check_required(json_t *rec, char *err, size_t errsize)
+{
+	static const char *const always[] = { "type", "resource", "decision" };
+	static const char *const request[] = { "method", "path" };
+	const char *type;
+
+	for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+		if (!json_object_get(rec, always[i])) {
+			say(err, errsize, ".%s: missing", always[i]);
+			return -1;
+		}
+	type = json_string_value(json_object_get(rec, "type"));
+	if (strcmp(type, "request") == 0)
+		for (size_t i = 0; i < sizeof request / sizeof request[0]; i++)
+			if (!json_object_get(rec, request[i])) {
+				say(err, errsize, ".%s: missing (a request has one)", request[i]);
+				return -1;
+			}
+	return 0;
+}
+
+json_t *record_check(json_t *in, char *err, size_t errsize)
+{
+	const char *key;
+	json_t *v, *out;
+
+	if (!json_is_object(in)) {
+		say(err, errsize, "not a JSON object");
+		return NULL;
+	}
+	json_object_foreach(in, key, v) {
+		const struct field *f = find_field(key);
+
+		if (!f) {
+			if (is_written(key))
+				say(err, errsize, ".%s: written by p2p-audit, not by senders", key);
+			else
+				say(err, errsize, ".%.64s: unknown member", key);
+			return NULL;
+		}
+		if (check_member(f, v, err, errsize) < 0)
+			return NULL;
+	}
+	if (check_required(in, err, errsize) < 0)
+		return NULL;
+	out = json_object();
+	if (!out) {
+		say(err, errsize, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < NFIELDS; i++) {
+		v = json_object_get(in, fields[i].name);
+		if (v && json_object_set(out, fields[i].name, v) < 0) {
+			json_decref(out);
+			say(err, errsize, "out of memory");
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* jansson's message without the "near '...'" that quotes the input. */
+static const char *json_problem(json_error_t *jerr)
+{
+	char *near = strstr(jerr->text, " near ");
+
+	if (near)
+		*near = '\0';
+	return jerr->text;
+}
+
+json_t *record_check_text(const char *text, size_t len, char *err, size_t errsize)
+{
+	json_error_t jerr;
+	json_t *in = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr), *out;
+
+	if (!in) {
+		say(err, errsize, "not JSON: column %d: %s", jerr.column, json_problem(&jerr));
+		return NULL;
+	}
+	out = record_check(in, err, errsize);
+	json_decref(in);
+	return out;
+}
+
+static int sha256_hex(const void *data, size_t len, char out[AUDIT_HEX + 1])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+		return -1;
+	audit_hex(md, 32, out);
+	return 0;
+}
+
+static int has_hash_tail(const char *line, size_t len)
+{
+	return len >= AUDIT_HASH_TAIL + 2 && memcmp(line + len - AUDIT_HASH_TAIL, ",\"hash\":\"", 9) == 0 &&
+	       is_hex64(line + len - AUDIT_HEX - 2) && memcmp(line + len - 2, "\"}", 2) == 0;
+}
+
+/* The hashed bytes are the line without its hash member: everything before
+ * ,"hash":"..." and the closing brace. */
+int record_line_hash(const char *line, size_t len, char out[AUDIT_HEX + 1])
+{
+	EVP_MD_CTX *md;
+	unsigned char digest[32];
+	unsigned int mdlen = 0;
+	int ok;
+
+	if (!has_hash_tail(line, len))
+		return -1;
+	md = EVP_MD_CTX_new();
+	if (!md)
+		return -1;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(md, line, len - AUDIT_HASH_TAIL) && EVP_DigestUpdate(md, "}", 1) &&
+	     EVP_DigestFinal_ex(md, digest, &mdlen) && mdlen == 32;
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return -1;
+	audit_hex(digest, 32, out);
+	return 0;
+}
+
+char *record_format(json_t *checked, uint64_t seq, const char *time, const char *host,
+		    const char *prev, char hash[AUDIT_HEX + 1], size_t *lenp)
+{
+	json_t *rec = json_pack("{s:I,s:s,s:s}", "seq", (json_int_t)seq, "time", time, "host", host);
+	char *text = NULL, *line = NULL;
+	size_t n, len;
+
+	if (!rec || json_object_update(rec, checked) < 0 ||
+	    json_object_set_new(rec, "prev", json_string(prev)) < 0)
+		goto out;
+	text = json_dumps(rec, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+	if (!text)
+		goto out;
+	n = strlen(text);
+	if (sha256_hex(text, n, hash) < 0)
+		goto out;
+	len = n - 1 + AUDIT_HASH_TAIL + 1;
+	if (len > AUDIT_LINE_MAX) {
+		errno = EMSGSIZE;
+		goto out;
+	}
+	line = malloc(len + 1);
+	if (!line)
+		goto out;
+	/* {...,"prev":"..."} becomes {...,"prev":"...","hash":"..."}\n */
+	memcpy(line, text, n - 1);
+	snprintf(line + n - 1, AUDIT_HASH_TAIL + 2, ",\"hash\":\"%s\"}\n", hash);
+	*lenp = len;
+out:
+	free(text);
+	json_decref(rec);
+	return line;
+}
+
+static int copy_string(json_t *v, char *out, size_t size)
+{
+	if (!json_is_string(v) || json_string_length(v) >= size)
+		return -1;
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+/* The members only p2p-audit writes, into INFO. */
+static int check_written(const char *key, json_t *v, struct record_info *info, char *err,
+			 size_t errsize)
+{
+	if (strcmp(key, "seq") == 0) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > COUNT_MAX) {
+			say(err, errsize, ".seq: not an integer from 1 to %lld", COUNT_MAX);
+			return -1;
+		}
+		info->seq = (uint64_t)json_integer_value(v);
+	} else if (strcmp(key, "time") == 0) {
+		if (copy_string(v, info->time, sizeof info->time) < 0 || !record_time_ok(info->time)) {
+			say(err, errsize, ".time: not an RFC 3339 time in UTC");
+			return -1;
+		}
+	} else if (strcmp(key, "host") == 0) {
+		if (copy_string(v, info->host, sizeof info->host) < 0 || !record_host_ok(info->host)) {
+			say(err, errsize, ".host: not a host name");
+			return -1;
+		}
+	} else {
+		char *dst = strcmp(key, "prev") == 0 ? info->prev : info->hash;
+
+		if (copy_string(v, dst, AUDIT_HEX + 1) < 0 || strlen(dst) != AUDIT_HEX ||
+		    !is_hex64(dst)) {
+			say(err, errsize, ".%s: not 64 lower-case hex digits", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int record_parse_line(const char *line, size_t len, struct record_info *info, char *err,
+		      size_t errsize)
+{
+	json_error_t jerr;
+	json_t *rec, *v;
+	const char *key;
+	char want[AUDIT_HEX + 1];
+	int rc = RECORD_BAD;
+
+	memset(info, 0, sizeof *info);
+	if (!has_hash_tail(line, len)) {
+		say(err, errsize, "does not end with the hash member ,\"hash\":\"<64 hex digits>\"}");
+		return RECORD_BAD;
+	}
+	rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!rec) {
+		say(err, errsize, "not JSON: column %d: %s", jerr.column, json_problem(&jerr));
+		return RECORD_BAD;
+	}
+	if (!json_is_object(rec)) {
+		say(err, errsize, "not a JSON object");
+		goto out;
+	}
+	json_object_foreach(rec, key, v) {
+		const struct field *f;
+
+		if (is_written(key)) {
+			if (check_written(key, v, info, err, errsize) < 0)
+				goto out;
+			continue;
+		}
+		f = find_field(key);
+		if (!f) {
+			say(err, errsize, ".%.64s: unknown member", key);
+			goto out;
+		}
+		if (check_member(f, v, err, errsize) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < sizeof written / sizeof written[0]; i++)
+		if (!json_object_get(rec, written[i])) {
+			say(err, errsize, ".%s: missing", written[i]);
+			goto out;
+		}
+	if (check_required(rec, err, errsize) < 0)
+		goto out;
+	snprintf(info->type, sizeof info->type, "%s",
+		 json_string_value(json_object_get(rec, "type")));
+	info->deny = strcmp(json_string_value(json_object_get(rec, "decision")), "deny") == 0;
+	/* The hash member is the last and only one (duplicates are refused),
+	 * so it is the one at the end of the line. */
+	if (memcmp(info->hash, line + len - AUDIT_HEX - 2, AUDIT_HEX) != 0) {
+		say(err, errsize, ".hash: not the last member");
+		goto out;
+	}
+	if (record_line_hash(line, len, want) < 0) {
+		say(err, errsize, "unable to compute SHA-256");
+		goto out;
+	}
+	if (strcmp(want, info->hash) != 0) {
+		say(err, errsize, "seq %llu: the hash does not match the line (the line was changed)",
+		    (unsigned long long)info->seq);
+		rc = RECORD_HASH;
+		goto out;
+	}
+	rc = RECORD_OK;
+out:
+	json_decref(rec);
+	return rc;
+}

@@ -127,8 +127,18 @@ struct forwarder *forwarder_new(struct loop *loop, json_t *upstreams, int recurs
 			}
 		}
 	}
-	if (trust_anchor && (rc = ub_ctx_add_ta_autr(f->ub, trust_anchor)) != 0) {
+	/* A static anchor (DS or DNSKEY lines), read, never written: we may run
+	 * as a user who cannot write it, and RFC 5011 roll-over of the root key
+	 * is the job of unbound-anchor(8) and the dns-root-data package. */
+	if (trust_anchor && (rc = ub_ctx_add_ta_file(f->ub, trust_anchor)) != 0) {
 		snprintf(err, errsize, "trust anchor %s: %s", trust_anchor, ub_strerror(rc));
+		goto fail;
+	}
+	/* libunbound reads the anchor only when the context is finalised, at
+	 * its first zone change or query; do it now, with "invalid" as it is by
+	 * default (RFC 6761), so a bad anchor is refused here and named. */
+	if (trust_anchor && (rc = ub_ctx_zone_add(f->ub, "invalid", "static")) != 0) {
+		snprintf(err, errsize, "trust anchor %s: unusable (%s)", trust_anchor, ub_strerror(rc));
 		goto fail;
 	}
 	json_array_foreach(refuse_zones, i, v) {

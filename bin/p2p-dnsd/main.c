@@ -28,7 +28,7 @@ static struct {
 	const char *rundir, *mapd, *resolv, *anchor, *user;
 	const char *listen[MAX_LISTEN];
 	int nlisten, recursion, check, notify_fd;
-	json_t *upstreams;
+	json_t *fixed_upstreams;  /* -f, in order, before those of -F */
 } opt = { .rundir = "/run/p2p", .mapd = "/run/p2p/mapd.sock", .notify_fd = -1 };
 
 static struct {
@@ -40,27 +40,56 @@ static struct {
 	struct ipc_server *ipc;
 	struct dnsd_stats st;
 	json_t *refused;     /* the zones unbound was told to refuse */
+	json_t *upstreams;   /* -f and -F together, as libunbound has them */
 	int serving;
 } d;
 
-/* "127.0.2.53", "127.0.2.53:5353", "[::1]:53" */
-static int parse_listen(const char *text, char *addr, size_t size, uint16_t *port)
+/* "127.0.2.53", "127.0.2.53:5353", "[::1]:53". Not a wildcard: a UDP
+ * answer must leave from the address the query came to, and a resolver
+ * for private names has no business on every interface. */
+static int parse_listen(const char *text, struct addr *a, uint16_t *port)
 {
-	struct addr a;
+	static const uint8_t zero[16];
 
 	*port = 53;
-	if (endpoint_parse(text, &a, port) == 0 || addr_parse(text, &a) == 0) {
-		addr_str(&a, addr);
-		(void)size;
-		return 0;
-	}
-	return -1;
+	if (endpoint_parse(text, a, port) < 0 && addr_parse(text, a) < 0)
+		return -1;
+	return memcmp(a->bytes, zero, addr_len(a)) ? 0 : -1;
 }
 
-/* The upstreams of a resolv.conf ("nameserver ADDR" lines). */
+/* "ADDR" or "ADDR@PORT", as libunbound takes them (ub_ctx_set_fwd). */
+static int parse_upstream(const char *text, struct addr *a, uint16_t *port)
+{
+	char host[ADDR_STRLEN + 1];
+	const char *at = strchr(text, '@');
+	size_t n = at ? (size_t)(at - text) : strlen(text);
+
+	*port = 53;
+	if (n >= sizeof host)
+		return -1;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	if (addr_parse(host, a) < 0)
+		return -1;
+	if (at) {
+		char *end;
+		long p;
+
+		errno = 0;
+		p = strtol(at + 1, &end, 10);
+		if (errno || end == at + 1 || *end || p < 1 || p > 65535)
+			return -1;
+		*port = (uint16_t)p;
+	}
+	return 0;
+}
+
+/* The nameservers of a resolv.conf ("nameserver ADDR" lines), appended to
+ * OUT; lines naming no address we can use are skipped with a warning. */
 static int read_resolv_conf(const char *path, json_t *out)
 {
 	char *text = file_read(path, 1 << 20, NULL), *line, *save = NULL;
+	unsigned lineno = 0;
 
 	if (!text) {
 		log_error("unable to read %s: %s", path, strerror(errno));
@@ -70,8 +99,13 @@ static int read_resolv_conf(const char *path, json_t *out)
 		char ns[128];
 		struct addr a;
 
-		if (sscanf(line, " nameserver %127s", ns) == 1 && addr_parse(ns, &a) == 0)
+		lineno++;
+		if (sscanf(line, " nameserver %127s", ns) != 1)
+			continue;
+		if (addr_parse(ns, &a) == 0)
 			json_array_append_new(out, json_string(ns));
+		else
+			log_warning("%s:%u: nameserver %s is not an IP address: skipped", path, lineno, ns);
 	}
 	free(text);
 	return 0;
@@ -85,20 +119,17 @@ static int would_loop(json_t *upstreams)
 	json_t *v;
 
 	json_array_foreach(upstreams, i, v) {
-		char up[128], *at;
-		uint16_t port = 53;
+		struct addr up;
+		uint16_t port;
 
-		snprintf(up, sizeof up, "%s", json_string_value(v));
-		if ((at = strchr(up, '@'))) {
-			*at = '\0';
-			port = (uint16_t)atoi(at + 1);
-		}
+		if (parse_upstream(json_string_value(v), &up, &port) < 0)
+			continue;
 		for (int k = 0; k < opt.nlisten; k++) {
-			char addr[ADDR_STRLEN];
+			struct addr a;
 			uint16_t lport;
 
-			if (parse_listen(opt.listen[k], addr, sizeof addr, &lport) == 0 &&
-			    !strcmp(addr, up) && lport == port) {
+			if (parse_listen(opt.listen[k], &a, &lport) == 0 && addr_equal(&a, &up) &&
+			    lport == port) {
 				log_error("upstream %s is one of our own listen addresses: "
 					  "forwarding would loop", json_string_value(v));
 				return 1;
@@ -106,6 +137,28 @@ static int would_loop(json_t *upstreams)
 		}
 	}
 	return 0;
+}
+
+/* The upstreams: -f's, then -F's file as it is now. NULL (said why) when
+ * there are none and no -R, or one of them is us. */
+static json_t *load_upstreams(void)
+{
+	json_t *all = json_copy(opt.fixed_upstreams);
+
+	if (!all)
+		return NULL;
+	if (opt.resolv && read_resolv_conf(opt.resolv, all) < 0)
+		goto refused;
+	if (!opt.recursion && json_array_size(all) == 0) {
+		log_error("no upstream: give -f, a -F file with nameserver lines, or -R");
+		goto refused;
+	}
+	if (would_loop(all))
+		goto refused;
+	return all;
+refused:
+	json_decref(all);
+	return NULL;
 }
 
 static void make_forwarder(void)
@@ -118,7 +171,7 @@ static void make_forwarder(void)
 		json_decref(refuse);
 		return;
 	}
-	f = forwarder_new(d.loop, opt.upstreams, opt.recursion, opt.anchor, refuse, err, sizeof err);
+	f = forwarder_new(d.loop, d.upstreams, opt.recursion, opt.anchor, refuse, err, sizeof err);
 	if (!f) {
 		log_error("%s; %s", err, d.fwd ? "keeping the previous resolver" : "forwarding nothing");
 		json_decref(refuse);
@@ -135,9 +188,11 @@ static void start_serving(void)
 {
 	for (int i = 0; i < opt.nlisten; i++) {
 		char addr[ADDR_STRLEN];
+		struct addr a;
 		uint16_t port;
 
-		parse_listen(opt.listen[i], addr, sizeof addr, &port);
+		parse_listen(opt.listen[i], &a, &port);
+		addr_str(&a, addr);
 		if (server_listen(d.server, addr, port) < 0)
 			log_fatal(EXIT_SYSTEM, "unable to listen on %s port %u: %s", addr, port,
 				  strerror(errno));
@@ -172,11 +227,14 @@ static void on_request(struct ipc_conn *c, const char *op, json_t *req, void *ar
 		ipc_reply_error(c, req, "unknown op '%s'", op);
 		return;
 	}
-	ipc_reply_ok(c, req, json_pack("{s:s,s:I,s:b,s:O,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	ipc_reply_ok(c, req, json_pack("{s:s,s:I,s:b,s:O,s:O,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"prog", "p2p-dnsd",
 		"map_version", (json_int_t)mapwatch_version(d.watch),
 		"serving", d.serving,
 		"zones", d.refused ? d.refused : json_null(),
+		"upstreams", d.upstreams,
+		"recursion", opt.recursion,
+		"dnssec", opt.anchor != NULL,
 		"queries", (json_int_t)d.st.queries,
 		"private", (json_int_t)d.st.private_answers,
 		"forwarded", (json_int_t)d.st.forwarded,
@@ -188,26 +246,26 @@ static void on_request(struct ipc_conn *c, const char *op, json_t *req, void *ar
 		"pending", (json_int_t)(d.fwd ? forwarder_pending(d.fwd) : 0)));
 }
 
+/* -F's file again (p2p-dns-capture rewrites it when the host's DNS
+ * changes). A file that leaves no upstream or names us is refused and the
+ * resolver in place kept, as at start. */
 static void on_sighup(struct loop *loop, int signo, void *arg)
 {
-	json_t *fresh = json_array();
+	json_t *fresh = load_upstreams();
 
 	(void)loop;
 	(void)signo;
 	(void)arg;
-	if (opt.resolv && read_resolv_conf(opt.resolv, fresh) < 0) {
-		json_decref(fresh);
+	if (!fresh) {
+		log_error("SIGHUP: keeping the previous %zu upstreams", json_array_size(d.upstreams));
 		return;
 	}
-	if (opt.resolv) {
-		json_array_clear(opt.upstreams);
-		json_array_extend(opt.upstreams, fresh);
-	}
-	json_decref(fresh);
+	json_decref(d.upstreams);
+	d.upstreams = fresh;
 	json_decref(d.refused);
 	d.refused = NULL;
 	make_forwarder();
-	log_info("SIGHUP: resolver rebuilt with %zu upstreams", json_array_size(opt.upstreams));
+	log_info("SIGHUP: resolver rebuilt with %zu upstreams", json_array_size(d.upstreams));
 }
 
 static void on_sigterm(struct loop *loop, int signo, void *arg)
@@ -235,11 +293,43 @@ static void drop_privileges(void)
 			  opt.user, strerror(errno));
 }
 
+/* What -n can check beyond the upstreams: the trust anchor loads (in a
+ * resolver of its own, so a bad line is named now, not at the first map),
+ * and -u's user exists. */
+static int check_files(void)
+{
+	char err[512];
+	json_t *none = json_array();
+	struct loop *probe_loop = loop_new();
+	struct forwarder *f = NULL;
+	int ok = 1;
+
+	if (opt.user && !getpwnam(opt.user)) {
+		log_error("-u %s: no such user", opt.user);
+		ok = 0;
+	}
+	if (opt.anchor && ok) {
+		if (!none || !probe_loop) {
+			log_error("out of memory");
+			ok = 0;
+		} else if (!(f = forwarder_new(probe_loop, d.upstreams, opt.recursion, opt.anchor,
+					       none, err, sizeof err))) {
+			log_error("%s", err);
+			ok = 0;
+		}
+	}
+	forwarder_free(f);
+	if (probe_loop)
+		loop_free(probe_loop);
+	json_decref(none);
+	return ok ? 0 : -1;
+}
+
 static void parse_options(int argc, char **argv)
 {
 	int c;
 
-	opt.upstreams = json_array();
+	opt.fixed_upstreams = json_array();
 	while ((c = getopt(argc, argv, "vnd:u:r:m:l:f:F:Ra:")) != -1) {
 		switch (c) {
 		case 'v': log_set_verbosity(2); break;
@@ -253,24 +343,24 @@ static void parse_options(int argc, char **argv)
 		case 'r': opt.rundir = optarg; break;
 		case 'm': opt.mapd = optarg; break;
 		case 'l': {
-			char addr[ADDR_STRLEN];
+			struct addr a;
 			uint16_t port;
 
-			if (opt.nlisten == MAX_LISTEN || parse_listen(optarg, addr, sizeof addr, &port) < 0)
-				log_fatal(EXIT_USAGE, "-l %s: not ADDR or ADDR:PORT", optarg);
+			if (opt.nlisten == MAX_LISTEN)
+				log_fatal(EXIT_USAGE, "-l %s: at most %d listen addresses", optarg, MAX_LISTEN);
+			if (parse_listen(optarg, &a, &port) < 0)
+				log_fatal(EXIT_USAGE, "-l %s: not ADDR or ADDR:PORT (and not a wildcard address)",
+					  optarg);
 			opt.listen[opt.nlisten++] = optarg;
 			break;
 		}
 		case 'f': {
 			struct addr a;
-			char up[128], *at;
+			uint16_t port;
 
-			snprintf(up, sizeof up, "%s", optarg);
-			if ((at = strchr(up, '@')))
-				*at = '\0';
-			if (addr_parse(up, &a) < 0 || (at && (atoi(at + 1) < 1 || atoi(at + 1) > 65535)))
+			if (parse_upstream(optarg, &a, &port) < 0)
 				log_fatal(EXIT_USAGE, "-f %s: not ADDR or ADDR@PORT", optarg);
-			json_array_append_new(opt.upstreams, json_string(optarg));
+			json_array_append_new(opt.fixed_upstreams, json_string(optarg));
 			break;
 		}
 		case 'F': opt.resolv = optarg; break;
@@ -291,15 +381,12 @@ int main(int argc, char **argv)
 
 	log_init("p2p-dnsd");
 	parse_options(argc, argv);
-	if (opt.resolv && read_resolv_conf(opt.resolv, opt.upstreams) < 0)
-		return EXIT_CONFIG;
-	if (!opt.recursion && json_array_size(opt.upstreams) == 0)
-		log_fatal(EXIT_CONFIG, "no upstream: give -f, a -F file with nameserver lines, or -R");
-	if (would_loop(opt.upstreams))
+	if (!(d.upstreams = load_upstreams()) || check_files() < 0)
 		return EXIT_CONFIG;
 	if (opt.check) {
 		printf("configuration OK\n");
-		json_decref(opt.upstreams);
+		json_decref(d.upstreams);
+		json_decref(opt.fixed_upstreams);
 		return EXIT_OK;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -328,7 +415,8 @@ int main(int argc, char **argv)
 	ipc_server_free(d.ipc);
 	zones_free(d.zones);
 	json_decref(d.refused);
-	json_decref(opt.upstreams);
+	json_decref(d.upstreams);
+	json_decref(opt.fixed_upstreams);
 	loop_free(d.loop);
 	return EXIT_OK;
 }

@@ -50,10 +50,20 @@ static void on_result(void *arg, int err, struct ub_result *result)
 	struct pending *p = arg;
 	struct forwarder *f = p->f;
 
-	if (err || !result || !result->answer_packet || result->answer_len < DNS_HEADER_LEN)
+	if (err || !result || !result->answer_packet || result->answer_len < DNS_HEADER_LEN) {
 		p->done(p->ctx, NULL, 0, DNS_RCODE_SERVFAIL);
-	else
+	} else if (result->bogus) {
+		/* DNSSEC says the data is forged or broken: it is never handed
+		 * out, whatever the packet holds (RFC 4035 5.5). */
+		log_debug("bogus answer refused: %s", result->why_bogus ? result->why_bogus : "no reason given");
+		p->done(p->ctx, NULL, 0, DNS_RCODE_SERVFAIL);
+	} else {
+		/* AD is ours to say: set exactly when libunbound validated it. */
+		uint8_t *flags = (uint8_t *)result->answer_packet + 3;
+
+		*flags = (uint8_t)(result->secure ? *flags | 0x20 : *flags & ~0x20);
 		p->done(p->ctx, result->answer_packet, (size_t)result->answer_len, 0);
+	}
 	if (result)
 		ub_resolve_free(result);
 	unlink_pending(f, p);

@@ -720,26 +720,39 @@ static void ready(const struct options *o)
 		log_warning("unable to signal readiness on fd %d: %s", o->notify_fd, strerror(errno));
 }
 
-static int add_forwarders(struct writer *w, char *err, size_t errsize)
+/* The transports load their certificates and keys now, before p2p-audit
+ * drops privileges; the forwarders start once the store is open. */
+static int make_transports(struct writer *w, void *ctx[2], char *err, size_t errsize)
 {
 	const struct options *o = w->o;
-	void *ctx;
 
+	ctx[0] = ctx[1] = NULL;
 	if (o->url) {
 		struct https_options ho = { o->url, o->ca, o->cert, o->key };
 
-		ctx = https_new(w->loop, &ho, err, errsize);
-		if (!ctx || forwarder_init(&w->fwd[w->nfwd], "collector", w->loop, &w->store,
-					   &https_transport, ctx, err, errsize) < 0)
+		ctx[0] = https_new(w->loop, &ho, err, errsize);
+		if (!ctx[0])
 			return -1;
-		w->nfwd++;
 	}
 	if (o->syslog_dest) {
 		struct syslog_options so = { o->syslog_dest, o->ca, o->cert, o->key, o->facility };
 
-		ctx = syslogtls_new(w->loop, &so, err, errsize);
-		if (!ctx || forwarder_init(&w->fwd[w->nfwd], "syslog", w->loop, &w->store,
-					   &syslog_transport, ctx, err, errsize) < 0)
+		ctx[1] = syslogtls_new(w->loop, &so, err, errsize);
+		if (!ctx[1])
+			return -1;
+	}
+	return 0;
+}
+
+static int add_forwarders(struct writer *w, void *ctx[2], char *err, size_t errsize)
+{
+	static const struct transport *const transports[2] = { &https_transport, &syslog_transport };
+
+	for (int i = 0; i < 2; i++) {
+		if (!ctx[i])
+			continue;
+		if (forwarder_init(&w->fwd[w->nfwd], transports[i]->name, w->loop, &w->store,
+				   transports[i], ctx[i], err, errsize) < 0)
 			return -1;
 		w->nfwd++;
 	}
@@ -779,6 +792,7 @@ static int run_writer(const struct options *o)
 	struct writer w = { .o = o };
 	struct passwd *pw = lookup_user(o->user);
 	char err[1024];
+	void *ctx[2];
 
 	if (o->host) {
 		snprintf(w.host, sizeof w.host, "%s", o->host);
@@ -795,6 +809,8 @@ static int run_writer(const struct options *o)
 		log_fatal(EXIT_SYSTEM, "unable to create the event loop: %s", strerror(errno));
 	set_signals(w.loop, on_sigterm, &w);
 	w.srv = serve(w.loop, o, "audit", w.sock_path, on_request, on_close, &w);
+	if (make_transports(&w, ctx, err, sizeof err) < 0)
+		log_fatal(EXIT_CONFIG, "%s", err);
 	become(w.srv, w.sock_path, pw);
 	switch (store_open(&w.store, o->dir, o->rotate_size, o->keep, 0, err, sizeof err)) {
 	case STORE_OK: break;
@@ -804,7 +820,7 @@ static int run_writer(const struct options *o)
 	if (w.store.torn)
 		log_warning("%s/%s: cut an unfinished last line of %zu bytes (a crash during a "
 			    "write; it was never acknowledged)", o->dir, AUDIT_CURRENT, w.store.torn);
-	if (add_forwarders(&w, err, sizeof err) < 0)
+	if (add_forwarders(&w, ctx, err, sizeof err) < 0)
 		log_fatal(EXIT_CONFIG, "%s", err);
 	if (o->read_stdin && stdin_start(&w) < 0)
 		log_fatal(EXIT_SYSTEM, "unable to read standard input: %s", strerror(errno));

@@ -6,10 +6,13 @@
 #include "audit.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "file.h"
+#include "key.h"
 #include "log.h"
 
 #define RESPONSE_MAX 65536
@@ -216,6 +219,32 @@ const struct transport https_transport = {
 	.settle_ms = 0,
 };
 
+/* Give libcurl the file PATH's content (it copies it): the key stays
+ * readable by root only, and is read before p2p-audit drops privileges. */
+static int set_blob(CURL *easy, CURLoption opt, const char *path, char *err, size_t errsize)
+{
+	size_t len;
+	char *data = file_read(path, 1 << 20, &len);
+	struct curl_blob blob;
+	CURLcode rc;
+
+	if (!data) {
+		snprintf(err, errsize, "unable to read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	blob.data = data;
+	blob.len = len;
+	blob.flags = CURL_BLOB_COPY;
+	rc = curl_easy_setopt(easy, opt, &blob);
+	key_wipe(data, len);
+	free(data);
+	if (rc != CURLE_OK) {
+		snprintf(err, errsize, "libcurl refuses %s: %s", path, curl_easy_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
 void *https_new(struct loop *loop, const struct https_options *o, char *err, size_t errsize)
 {
 	struct https *h = calloc(1, sizeof *h);
@@ -242,9 +271,6 @@ void *https_new(struct loop *loop, const struct https_options *o, char *err, siz
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	if (curl_easy_setopt(h->easy, CURLOPT_URL, o->url) != CURLE_OK ||
 	    curl_easy_setopt(h->easy, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
-	    curl_easy_setopt(h->easy, CURLOPT_CAINFO, o->ca) != CURLE_OK ||
-	    curl_easy_setopt(h->easy, CURLOPT_SSLCERT, o->cert) != CURLE_OK ||
-	    curl_easy_setopt(h->easy, CURLOPT_SSLKEY, o->key) != CURLE_OK ||
 	    curl_easy_setopt(h->easy, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h->easy, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
 	    curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, h->headers) != CURLE_OK ||
@@ -259,6 +285,10 @@ void *https_new(struct loop *loop, const struct https_options *o, char *err, siz
 		snprintf(err, errsize, "unable to set up libcurl for %s", o->url);
 		goto fail;
 	}
+	if (set_blob(h->easy, CURLOPT_CAINFO_BLOB, o->ca, err, errsize) < 0 ||
+	    set_blob(h->easy, CURLOPT_SSLCERT_BLOB, o->cert, err, errsize) < 0 ||
+	    set_blob(h->easy, CURLOPT_SSLKEY_BLOB, o->key, err, errsize) < 0)
+		goto fail;
 	return h;
 fail:
 	curl_easy_cleanup(h->easy);

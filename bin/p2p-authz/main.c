@@ -482,7 +482,18 @@ int main(int argc, char **argv)
 	d.a.cache = dcache_new((size_t)opt.cache_entries);
 	if (!d.a.keys || !d.a.cache)
 		log_fatal(EXIT_SYSTEM, "out of memory");
-	d.a.policy = read_policy(&errs);
+	if (!opt.check && access(opt.policy, F_OK) < 0 && errno == ENOENT) {
+		/* A connector set up before its policy: deny everything (what
+		 * no policy means) and load the file once it is written. */
+		static const char none[] = "{\"resources\":{}}";
+
+		d.a.policy = policy_load(opt.policy, none, sizeof none - 1, &errs);
+		snprintf(d.last_error, sizeof d.last_error, "%.400s: missing: every request is denied",
+			 opt.policy);
+		log_warning("%s: missing: every request is denied until it is written", opt.policy);
+	} else {
+		d.a.policy = read_policy(&errs);
+	}
 	if (!d.a.policy) {
 		log_errors(&errs);
 		policy_errors_clear(&errs);

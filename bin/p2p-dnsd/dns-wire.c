@@ -383,6 +383,17 @@ static int to_wire(const struct dns_builder *b, const char *text, uint8_t *wire,
 	return 0;
 }
 
+/* Is TEXT the question's own name, the very string (an answer's owner,
+ * nearly always)? It is then a pointer to the question at offset 12 when
+ * that was noted: what the search in put_name would find first, found
+ * without converting and comparing the name. The root is left to it. */
+static int is_question_name(const struct dns_builder *b, const char *text)
+{
+	return b->q && text == b->q->name && b->q->wire_name_len > 1 &&
+	       b->q->wire_name_len <= DNS_NAME_MAX && b->nnames > 0 &&
+	       b->names[0] == DNS_HEADER_LEN;
+}
+
 /* Write the presentation name TEXT, compressed. */
 static int put_name(struct dns_builder *b, size_t end, const char *text)
 {
@@ -390,6 +401,13 @@ static int put_name(struct dns_builder *b, size_t end, const char *text)
 	size_t wlen, i = 0, at = b->len;
 	int target = -1;
 
+	if (text && is_question_name(b, text)) {
+		if (!room(b, end, 2))
+			return -1;
+		put16(b->buf + b->len, 0xc000u | DNS_HEADER_LEN);
+		b->len += 2;
+		return 0;
+	}
 	if (!text || to_wire(b, text, wire, &wlen) < 0)
 		return -1;
 	for (i = 0; wire[i] != 0; i += 1 + (size_t)wire[i]) {
@@ -499,6 +517,8 @@ static int valid_name(const struct dns_builder *b, const char *text)
 	uint8_t wire[DNS_NAME_MAX];
 	size_t len;
 
+	if (text && is_question_name(b, text))
+		return 1; /* to_wire takes the question's name in any case */
 	return text && to_wire(b, text, wire, &len) == 0;
 }
 

@@ -31,6 +31,11 @@ int zones_private(const struct zones *z, const char *name);
 /* Answer Q (private) into BUF; returns the message length. */
 size_t zones_answer(const struct zones *z, const struct dns_query *q, uint8_t *buf, size_t cap,
 		    size_t limit, struct dnsd_stats *st);
+/* Both at once, the name lower-cased and its zone found once: when Q's
+ * name is private, *PRIVATE is 1 and the answer is as zones_answer's;
+ * otherwise *PRIVATE is 0, nothing is written, and 0 is returned. */
+size_t zones_try_answer(const struct zones *z, const struct dns_query *q, uint8_t *buf,
+			size_t cap, size_t limit, struct dnsd_stats *st, int *private);
 /* The zone names, for unbound's refuse list and the status op. */
 json_t *zones_list(const struct zones *z);
 size_t zones_count_names(const struct zones *z);

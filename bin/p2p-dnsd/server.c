@@ -191,8 +191,13 @@ static size_t handle_query(struct server *s, const uint8_t *msg, size_t len, siz
 	if (q.edns && q.edns_version != 0)
 		return dns_build_error(out, cap, msg, len, &q, DNS_RCODE_BADVERS);
 	limit = conn ? limit_tcp : dns_udp_limit(&q);
-	if (q.qclass == DNS_CLASS_IN && zones_private(s->zones, q.name))
-		return zones_answer(s->zones, &q, out, cap, limit, s->st);
+	if (q.qclass == DNS_CLASS_IN) {
+		int private;
+		size_t n = zones_try_answer(s->zones, &q, out, cap, limit, s->st, &private);
+
+		if (private)
+			return n;
+	}
 	if (!s->fwd)
 		return dns_build_error(out, cap, NULL, 0, &q, DNS_RCODE_REFUSED);
 	w = calloc(1, sizeof *w);

@@ -5,24 +5,140 @@
  * tunnel, so a browser that asks too early caches no failure. */
 #include "dnsd.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
 
+/* The names of the map, looked up at every query: an open-addressing hash
+ * table of lower-case names (no trailing dot), each with its address
+ * parsed once at load. A name whose address does not parse still exists
+ * (family 0): it answers NODATA, as it always did. */
+struct entry {
+	char *name;         /* NULL: an empty slot */
+	size_t len;
+	uint32_t hash;
+	struct addr addr;
+};
+
+struct table {
+	struct entry *slots;
+	size_t mask;        /* the number of slots less one, a power of two */
+	size_t count;
+};
+
+struct zone {
+	char name[DNS_TEXT_MAX + 1]; /* lower case, no trailing dot */
+	size_t len;
+};
+
 struct zones {
-	json_t *zones;      /* lower-case zone names */
-	json_t *names;      /* lower-case name -> address */
-	json_t *wildcards;  /* lower-case suffix of "*.suffix" -> address */
+	json_t *zones;      /* lower-case zone names, for zones_list */
+	struct zone *list;  /* the same, for zone_of */
+	size_t nlist;
+	struct table names;     /* name -> address */
+	struct table wildcards; /* suffix of "*.suffix" -> address */
 	json_t *ptr;        /* address -> the resource's first name */
 	struct prefix overlay;
 	char reverse_apex[80];
+	size_t reverse_len;
 	int has_overlay;
 	uint32_t ttl;
 	uint32_t serial;
 };
+
+static uint8_t lower_byte(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c - 'A' + 'a') : c;
+}
+
+/* IN in lower case into OUT (SIZE bytes), one trailing dot dropped;
+ * returns the length. */
+static size_t lower(char *out, size_t size, const char *in)
+{
+	size_t i;
+
+	for (i = 0; in[i] && i + 1 < size; i++)
+		out[i] = (char)lower_byte((uint8_t)in[i]);
+	out[i] = '\0';
+	if (i && out[i - 1] == '.')
+		out[--i] = '\0';
+	return i;
+}
+
+/* FNV-1a: names of a map are not chosen by the clients who ask them, and
+ * a probe costs a few bytes' comparison, so a simple hash is enough. */
+static uint32_t hash_name(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+static void table_free(struct table *t)
+{
+	for (size_t i = 0; t->slots && i <= t->mask; i++)
+		free(t->slots[i].name);
+	free(t->slots);
+	memset(t, 0, sizeof *t);
+}
+
+/* Room for N names at most half full. */
+static int table_init(struct table *t, size_t n)
+{
+	size_t size = 16;
+
+	memset(t, 0, sizeof *t);
+	while (size < 2 * n)
+		size *= 2;
+	t->slots = calloc(size, sizeof *t->slots);
+	if (!t->slots)
+		return -1;
+	t->mask = size - 1;
+	return 0;
+}
+
+static struct entry *table_find(const struct table *t, const char *name, size_t len, uint32_t h)
+{
+	if (!t->slots)
+		return NULL;
+	for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+		struct entry *e = &t->slots[i];
+
+		if (!e->name)
+			return NULL;
+		if (e->hash == h && e->len == len && !memcmp(e->name, name, len))
+			return e;
+	}
+}
+
+/* Add NAME (lower case) with ADDR, or replace the address of a name
+ * already there (the last resource that names it wins, as before). */
+static int table_put(struct table *t, const char *name, const char *addr)
+{
+	size_t len = strlen(name);
+	uint32_t h = hash_name(name, len);
+	struct entry *e = table_find(t, name, len, h);
+	size_t i;
+
+	if (!e) {
+		for (i = h & t->mask; t->slots[i].name; i = (i + 1) & t->mask)
+			;
+		e = &t->slots[i];
+		e->name = strdup(name);
+		if (!e->name)
+			return -1;
+		e->len = len;
+		e->hash = h;
+		t->count++;
+	}
+	if (addr_parse(addr, &e->addr) < 0)
+		e->addr.family = 0;
+	return 0;
+}
 
 struct zones *zones_new(void)
 {
@@ -31,10 +147,13 @@ struct zones *zones_new(void)
 	if (!z)
 		return NULL;
 	z->zones = json_array();
-	z->names = json_object();
-	z->wildcards = json_object();
 	z->ptr = json_object();
 	z->ttl = 5;
+	if (!z->zones || !z->ptr || table_init(&z->names, 0) < 0 ||
+	    table_init(&z->wildcards, 0) < 0) {
+		zones_free(z);
+		return NULL;
+	}
 	return z;
 }
 
@@ -43,21 +162,11 @@ void zones_free(struct zones *z)
 	if (!z)
 		return;
 	json_decref(z->zones);
-	json_decref(z->names);
-	json_decref(z->wildcards);
+	free(z->list);
+	table_free(&z->names);
+	table_free(&z->wildcards);
 	json_decref(z->ptr);
 	free(z);
-}
-
-static void lower(char *out, size_t size, const char *in)
-{
-	size_t i;
-
-	for (i = 0; in[i] && i + 1 < size; i++)
-		out[i] = (char)tolower((unsigned char)in[i]);
-	out[i] = '\0';
-	if (i && out[i - 1] == '.')
-		out[i - 1] = '\0';
 }
 
 /* The in-addr.arpa zone of the overlay, at an octet boundary. */
@@ -79,47 +188,83 @@ static void make_reverse_apex(struct zones *z)
 	snprintf(p, room, "in-addr.arpa");
 }
 
-int zones_load(struct zones *z, json_t *settings, json_t *resources, json_int_t version)
+/* How many names the resources give (to size the tables). */
+static size_t count_names(json_t *resources)
+{
+	const char *name;
+	json_t *r;
+	size_t n = 0;
+
+	json_object_foreach(resources, name, r)
+		n += json_array_size(json_object_get(r, "names"));
+	return n;
+}
+
+/* Fill the fresh N from the map; -1 when out of memory. */
+static int build(struct zones *n, json_t *settings, json_t *resources, json_int_t version)
 {
 	json_t *dns = json_object_get(settings, "dns"), *v, *r;
 	const char *name;
-	size_t i;
+	size_t i, names = count_names(resources);
 
-	json_array_clear(z->zones);
-	json_object_clear(z->names);
-	json_object_clear(z->wildcards);
-	json_object_clear(z->ptr);
+	if (table_init(&n->names, names) < 0 || table_init(&n->wildcards, names) < 0)
+		return -1;
+	n->list = calloc(json_array_size(json_object_get(dns, "zones")) + 1, sizeof *n->list);
+	if (!n->list)
+		return -1;
 	json_array_foreach(json_object_get(dns, "zones"), i, v) {
-		char zone[DNS_TEXT_MAX + 1];
+		struct zone *zn = &n->list[n->nlist++];
 
-		lower(zone, sizeof zone, json_string_value(v) ? json_string_value(v) : "");
-		json_array_append_new(z->zones, json_string(zone));
+		zn->len = lower(zn->name, sizeof zn->name,
+				json_string_value(v) ? json_string_value(v) : "");
+		if (json_array_append_new(n->zones, json_string(zn->name)) < 0)
+			return -1;
 	}
-	z->ttl = json_is_integer(json_object_get(dns, "ttl"))
+	n->ttl = json_is_integer(json_object_get(dns, "ttl"))
 			 ? (uint32_t)json_integer_value(json_object_get(dns, "ttl")) : 5;
-	z->serial = (uint32_t)version;
-	z->has_overlay = json_is_string(json_object_get(settings, "overlay")) &&
+	n->serial = (uint32_t)version;
+	n->has_overlay = json_is_string(json_object_get(settings, "overlay")) &&
 			 prefix_parse(json_string_value(json_object_get(settings, "overlay")),
-				      &z->overlay, 0, 0) == 0;
-	if (z->has_overlay)
-		make_reverse_apex(z);
+				      &n->overlay, 0, 0) == 0;
+	if (n->has_overlay)
+		make_reverse_apex(n);
+	n->reverse_len = strlen(n->reverse_apex);
 	json_object_foreach(resources, name, r) {
 		const char *addr = json_string_value(json_object_get(r, "addr"));
 
 		if (!addr)
 			continue;
 		json_array_foreach(json_object_get(r, "names"), i, v) {
-			char n[DNS_TEXT_MAX + 1];
+			char nm[DNS_TEXT_MAX + 1];
+			int wild;
 
-			lower(n, sizeof n, json_string_value(v) ? json_string_value(v) : "");
-			if (!strncmp(n, "*.", 2))
-				json_object_set_new(z->wildcards, n + 2, json_string(addr));
-			else
-				json_object_set_new(z->names, n, json_string(addr));
-			if (i == 0 || !json_object_get(z->ptr, addr))
-				json_object_set_new(z->ptr, addr, json_string(strncmp(n, "*.", 2) ? n : n + 2));
+			lower(nm, sizeof nm, json_string_value(v) ? json_string_value(v) : "");
+			wild = !strncmp(nm, "*.", 2);
+			if (table_put(wild ? &n->wildcards : &n->names, wild ? nm + 2 : nm, addr) < 0)
+				return -1;
+			if ((i == 0 || !json_object_get(n->ptr, addr)) &&
+			    json_object_set_new(n->ptr, addr, json_string(wild ? nm + 2 : nm)) < 0)
+				return -1;
 		}
 	}
+	return 0;
+}
+
+/* A new map version: built aside, and swapped in only when whole, so a
+ * failure keeps the previous version's answers. */
+int zones_load(struct zones *z, json_t *settings, json_t *resources, json_int_t version)
+{
+	struct zones *n = calloc(1, sizeof *n), old;
+
+	if (!n || !(n->zones = json_array()) || !(n->ptr = json_object()) ||
+	    build(n, settings, resources, version) < 0) {
+		zones_free(n);
+		return -1;
+	}
+	old = *z;
+	*z = *n;
+	*n = old;
+	zones_free(n);
 	return 0;
 }
 
@@ -134,22 +279,34 @@ json_t *zones_list(const struct zones *z)
 
 size_t zones_count_names(const struct zones *z)
 {
-	return json_object_size(z->names) + json_object_size(z->wildcards);
+	return z->names.count + z->wildcards.count;
+}
+
+/* Is NAME (LEN bytes, lower case) equal to ZONE or below it? The root
+ * zone "" holds every name. */
+static int in_zone(const char *name, size_t len, const char *zone, size_t zlen)
+{
+	if (zlen == 0)
+		return 1;
+	if (len < zlen || (len > zlen && name[len - zlen - 1] != '.'))
+		return 0;
+	return !memcmp(name + len - zlen, zone, zlen);
 }
 
 /* The private zone holding NAME (lower case), the longest, or NULL. */
-static const char *zone_of(const struct zones *z, const char *name)
+static const char *zone_of(const struct zones *z, const char *name, size_t len)
 {
 	const char *best = NULL;
-	size_t i;
-	json_t *v;
+	size_t best_len = 0;
 
-	json_array_foreach(z->zones, i, v)
-		if (dns_name_in_zone(name, json_string_value(v)) &&
-		    (!best || strlen(json_string_value(v)) > strlen(best)))
-			best = json_string_value(v);
-	if (z->reverse_apex[0] && dns_name_in_zone(name, z->reverse_apex) &&
-	    (!best || strlen(z->reverse_apex) > strlen(best)))
+	for (size_t i = 0; i < z->nlist; i++)
+		if (in_zone(name, len, z->list[i].name, z->list[i].len) &&
+		    (!best || z->list[i].len > best_len)) {
+			best = z->list[i].name;
+			best_len = z->list[i].len;
+		}
+	if (z->reverse_apex[0] && in_zone(name, len, z->reverse_apex, z->reverse_len) &&
+	    (!best || z->reverse_len > best_len))
 		best = z->reverse_apex;
 	return best;
 }
@@ -157,9 +314,9 @@ static const char *zone_of(const struct zones *z, const char *name)
 int zones_private(const struct zones *z, const char *name)
 {
 	char n[DNS_TEXT_MAX + 1];
+	size_t len = lower(n, sizeof n, name);
 
-	lower(n, sizeof n, name);
-	return zone_of(z, n) != NULL;
+	return zone_of(z, n, len) != NULL;
 }
 
 /* "20.128.96.100.in-addr.arpa" -> "100.96.128.20"; -1 if not four octets. */
@@ -175,17 +332,21 @@ static int ptr_address(const char *name, char *out, size_t size)
 	return 0;
 }
 
-static const char *lookup_address(const struct zones *z, const char *name)
+/* NAME (LEN bytes, lower case): its own entry, or the closest wildcard's
+ * above it, or NULL. */
+static const struct entry *lookup_address(const struct zones *z, const char *name, size_t len)
 {
-	json_t *hit = json_object_get(z->names, name);
-	const char *p;
+	const struct entry *hit = table_find(&z->names, name, len, hash_name(name, len));
 
-	if (hit)
-		return json_string_value(hit);
-	for (p = strchr(name, '.'); p; p = strchr(p + 1, '.')) {
-		hit = json_object_get(z->wildcards, p + 1);
+	if (hit || z->wildcards.count == 0)
+		return hit;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] != '.')
+			continue;
+		hit = table_find(&z->wildcards, name + i + 1, len - i - 1,
+				 hash_name(name + i + 1, len - i - 1));
 		if (hit)
-			return json_string_value(hit);
+			return hit;
 	}
 	return NULL;
 }
@@ -200,22 +361,23 @@ static void add_soa(struct dns_builder *b, const char *zone, uint32_t ttl, uint3
 		    DNSD_NEGATIVE_TTL);
 }
 
-size_t zones_answer(const struct zones *z, const struct dns_query *q, uint8_t *buf, size_t cap,
-		    size_t limit, struct dnsd_stats *st)
+/* Answer Q, whose name (NAME, LEN bytes, lower case) is in ZONE. */
+static size_t answer(const struct zones *z, const struct dns_query *q, const char *name,
+		     size_t len, const char *zone, uint8_t *buf, size_t cap, size_t limit,
+		     struct dnsd_stats *st)
 {
 	struct dns_builder b;
-	char name[DNS_TEXT_MAX + 1], ptr_addr[ADDR_STRLEN];
-	const char *zone, *addr = NULL, *target = NULL;
+	char ptr_addr[ADDR_STRLEN];
+	const struct entry *addr = NULL;
+	const char *target = NULL;
 	uint32_t neg = DNSD_NEGATIVE_TTL < z->ttl * 2 ? DNSD_NEGATIVE_TTL : z->ttl * 2;
-	int exists;
+	int exists, apex = !strcmp(name, zone);
 
-	lower(name, sizeof name, q->name);
-	zone = zone_of(z, name);
 	if (zone == z->reverse_apex && ptr_address(name, ptr_addr, sizeof ptr_addr) == 0)
 		target = json_string_value(json_object_get(z->ptr, ptr_addr));
 	else if (zone != z->reverse_apex)
-		addr = lookup_address(z, name);
-	exists = addr || target || !strcmp(name, zone);
+		addr = lookup_address(z, name, len);
+	exists = addr || target || apex;
 	dns_build_start(&b, buf, cap, limit, q, exists ? DNS_RCODE_NOERROR : DNS_RCODE_NXDOMAIN, 1, 1);
 	st->private_answers++;
 	if (!exists) {
@@ -224,26 +386,21 @@ size_t zones_answer(const struct zones *z, const struct dns_query *q, uint8_t *b
 		return dns_build_finish(&b);
 	}
 	/* Owners are the question's name, so the 0x20 case is echoed. */
-	if (addr && q->qtype == DNS_TYPE_A && strchr(addr, '.')) {
-		struct addr a;
-
-		if (addr_parse(addr, &a) == 0)
-			dns_add_rr(&b, DNS_SECTION_ANSWER, q->name, DNS_TYPE_A, z->ttl, a.bytes, 4);
-	} else if (addr && q->qtype == DNS_TYPE_AAAA && strchr(addr, ':')) {
-		struct addr a;
-
-		if (addr_parse(addr, &a) == 0)
-			dns_add_rr(&b, DNS_SECTION_ANSWER, q->name, DNS_TYPE_AAAA, z->ttl, a.bytes, 16);
+	if (addr && q->qtype == DNS_TYPE_A && addr->addr.family == AF_INET) {
+		dns_add_rr(&b, DNS_SECTION_ANSWER, q->name, DNS_TYPE_A, z->ttl, addr->addr.bytes, 4);
+	} else if (addr && q->qtype == DNS_TYPE_AAAA && addr->addr.family == AF_INET6) {
+		dns_add_rr(&b, DNS_SECTION_ANSWER, q->name, DNS_TYPE_AAAA, z->ttl, addr->addr.bytes,
+			   16);
 	} else if (target && q->qtype == DNS_TYPE_PTR) {
 		dns_add_name_rr(&b, DNS_SECTION_ANSWER, q->name, DNS_TYPE_PTR, z->ttl, target);
-	} else if (!strcmp(name, zone) && q->qtype == DNS_TYPE_SOA) {
+	} else if (apex && q->qtype == DNS_TYPE_SOA) {
 		char mname[DNS_TEXT_MAX + 1], rname[DNS_TEXT_MAX + 1];
 
 		snprintf(mname, sizeof mname, "dns.%s", zone);
 		snprintf(rname, sizeof rname, "hostmaster.%s", zone);
 		dns_add_soa(&b, DNS_SECTION_ANSWER, q->name, z->ttl, mname, rname, z->serial, 3600,
 			    600, 86400, DNSD_NEGATIVE_TTL);
-	} else if (!strcmp(name, zone) && q->qtype == DNS_TYPE_NS) {
+	} else if (apex && q->qtype == DNS_TYPE_NS) {
 		char ns[DNS_TEXT_MAX + 1];
 
 		snprintf(ns, sizeof ns, "dns.%s", zone);
@@ -252,4 +409,27 @@ size_t zones_answer(const struct zones *z, const struct dns_query *q, uint8_t *b
 		add_soa(&b, zone, neg, z->serial); /* NODATA */
 	}
 	return dns_build_finish(&b);
+}
+
+size_t zones_answer(const struct zones *z, const struct dns_query *q, uint8_t *buf, size_t cap,
+		    size_t limit, struct dnsd_stats *st)
+{
+	char name[DNS_TEXT_MAX + 1];
+	size_t len = lower(name, sizeof name, q->name);
+	const char *zone = zone_of(z, name, len);
+
+	if (!zone) /* not ours: the caller asks zones_private first */
+		return dns_build_error(buf, cap, NULL, 0, q, DNS_RCODE_REFUSED);
+	return answer(z, q, name, len, zone, buf, cap, limit, st);
+}
+
+size_t zones_try_answer(const struct zones *z, const struct dns_query *q, uint8_t *buf,
+			size_t cap, size_t limit, struct dnsd_stats *st, int *private)
+{
+	char name[DNS_TEXT_MAX + 1];
+	size_t len = lower(name, sizeof name, q->name);
+	const char *zone = zone_of(z, name, len);
+
+	*private = zone != NULL;
+	return zone ? answer(z, q, name, len, zone, buf, cap, limit, st) : 0;
 }

@@ -637,26 +637,29 @@ static json_t *reply_fields(const struct authz *a, const char *resource, const s
 
 /* The decision depends on the token and where it came from (that header
  * or cookie is stripped), the route, the method and the client. */
-static void cache_key(const struct request *r, const char *resource, const struct route *rt,
-		      const char *token, size_t len, const char *from, uint8_t key[CACHE_KEY_LEN])
+static int cache_key(const struct request *r, const char *resource, const struct route *rt,
+		     const char *token, size_t len, const char *from, uint8_t key[CACHE_KEY_LEN])
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	const char *src = r->source ? r->source : "";
 	unsigned int n = CACHE_KEY_LEN;
+	uint64_t tlen = token ? len : 0;
+	int ok;
 
-	/* each part with its NUL, so that no two requests share a key by
-	 * moving bytes from one part to the next */
-	if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(c, token ? token : "", token ? len : 0) != 1 ||
-	    EVP_DigestUpdate(c, "", 1) != 1 ||
-	    EVP_DigestUpdate(c, from ? from : "", from ? strlen(from) + 1 : 1) != 1 ||
-	    EVP_DigestUpdate(c, resource, strlen(resource) + 1) != 1 ||
-	    EVP_DigestUpdate(c, rt->id, strlen(rt->id) + 1) != 1 ||
-	    EVP_DigestUpdate(c, r->method, strlen(r->method) + 1) != 1 ||
-	    EVP_DigestUpdate(c, src, strlen(src) + 1) != 1 ||
-	    EVP_DigestFinal_ex(c, key, &n) != 1)
-		RAND_bytes(key, CACHE_KEY_LEN); /* a key nobody will ask for: not cached */
+	/* the token with its length (it may hold any byte), the rest each
+	 * with its NUL, so that no two requests share a key by moving bytes
+	 * from one part to the next */
+	ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(c, &tlen, sizeof tlen) == 1 &&
+	     EVP_DigestUpdate(c, token ? token : "", tlen) == 1 &&
+	     EVP_DigestUpdate(c, from ? from : "", from ? strlen(from) + 1 : 1) == 1 &&
+	     EVP_DigestUpdate(c, resource, strlen(resource) + 1) == 1 &&
+	     EVP_DigestUpdate(c, rt->id, strlen(rt->id) + 1) == 1 &&
+	     EVP_DigestUpdate(c, r->method, strlen(r->method) + 1) == 1 &&
+	     EVP_DigestUpdate(c, src, strlen(src) + 1) == 1 &&
+	     EVP_DigestFinal_ex(c, key, &n) == 1;
 	EVP_MD_CTX_free(c);
+	return ok ? 0 : -1; /* -1: decide without the cache */
 }
 
 static void count(struct authz *a, int status)
@@ -751,6 +754,7 @@ enum decide_outcome authz_decide(struct authz *a, json_t *req, time_t now, json_
 	const char *resource, *pathwhy, *token = NULL;
 	uint8_t key[CACHE_KEY_LEN];
 	size_t len = 0;
+	int keyed = 0;
 	enum decide_outcome o = DECIDED;
 
 	*fields = NULL;
@@ -783,8 +787,8 @@ enum decide_outcome authz_decide(struct authz *a, json_t *req, time_t now, json_
 
 		if (rt->auth & AUTH_JWT)
 			token = find_token(&r, cookies, rt->provider, &len, &probe);
-		cache_key(&r, resource, rt, token, len, probe.token_from, key);
-		if ((hit = dcache_get(a->cache, key, now))) {
+		keyed = cache_key(&r, resource, rt, token, len, probe.token_from, key) == 0;
+		if (keyed && (hit = dcache_get(a->cache, key, now))) {
 			*fields = json_copy(hit);
 			json_object_set_new(*fields, "path", json_string(r.norm));
 			json_object_set_new(*fields, "cached", json_true());
@@ -802,7 +806,7 @@ enum decide_outcome authz_decide(struct authz *a, json_t *req, time_t now, json_
 		/* Allow and 403 hold as long as the identity does; 401 and 503
 		 * are not kept, so a fixed token or a fetched key set counts
 		 * at once. */
-		if (rt && (v.status == 200 || v.status == 403)) {
+		if (keyed && (v.status == 200 || v.status == 403)) {
 			json_t *copy = json_copy(*fields);
 
 			dcache_put(a->cache, key, copy, cache_expiry(a, &id, now), now);

@@ -36,6 +36,17 @@ need_root() {
 	if [ "$(id -u)" -ne 0 ]; then skip "$1: needs root"; exit 0; fi
 }
 
+# The system user and group p2p, as p2p-lab makes them (the daemons' -u p2p
+# in run/); 0, or 1 having said why not.
+need_p2p_user() {
+	getent passwd p2p >/dev/null && return 0
+	{ getent group p2p >/dev/null || groupadd --system p2p; } &&
+		useradd --system --gid p2p --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin p2p && return 0
+	fail "creating the p2p user"
+	return 1
+}
+
 # A scratch directory removed at exit (add your own cleanup before it).
 scratch() { mktemp -d "${TMPDIR:-/tmp}/p2p-test.XXXXXX"; }
 

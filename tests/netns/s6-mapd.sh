@@ -26,11 +26,7 @@ done
 # The outer half: the p2p user (as p2p-lab makes it) and the mount point
 # /etc/p2p on the host, then this script again in a private mount namespace.
 if [ "${P2P_S6_MAPD_INNER:-}" != 1 ]; then
-	if ! getent passwd p2p >/dev/null; then
-		{ getent group p2p >/dev/null || groupadd --system p2p; } &&
-			useradd --system --gid p2p --no-create-home --home-dir /nonexistent \
-				--shell /usr/sbin/nologin p2p || { fail "creating the p2p user"; exit 1; }
-	fi
+	need_p2p_user || exit 1
 	made=
 	if [ ! -d /etc/p2p ]; then
 		mkdir /etc/p2p || { fail "creating the mount point /etc/p2p"; exit 1; }

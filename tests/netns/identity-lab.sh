@@ -1,0 +1,126 @@
+#!/bin/sh
+# The identity demo in the lab, p2p-authz and p2p-audit on the connector ny,
+# with tokens from the lab's identity provider (python3-jwt, outside the
+# project) and the audit trail forwarded to the collector on control:
+#
+#   test (as p2p-tlsterm will) ── check ──> ny: p2p-authz (policy.json, idp.jwks, the map)
+#                              ── log ───> ny: p2p-audit ── HTTPS, client cert ──> control: p2p-audit -L
+#
+# alice /alice allow, bob /alice 403, no token /alice 401, /public allow
+# for any valid token, /health allow without one; each decision in ny's
+# audit trail with the identity and the rule, the chain verified by
+# p2p-audit -V, and the same records at the collector, once each.
+# shellcheck disable=SC2016 # sh -c '...' sh ARGS
+. "$(dirname "$0")/../lib.sh"
+
+need_root "identity-lab"
+for t in ip nsenter unshare setsid s6-svscan jq openssl /usr/bin/python3; do
+	if ! command -v "$t" >/dev/null 2>&1; then
+		skip "identity-lab: needs $t (make deps)"
+		exit 0
+	fi
+done
+if ! /usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null; then
+	skip "identity-lab: needs python3-jwt and python3-cryptography (make deps)"
+	exit 0
+fi
+
+T=$(scratch)
+P2P_LAB_DIR=$T/labs
+export P2P_LAB_DIR
+name=$$
+state=$P2P_LAB_DIR/$name
+lab() { p2p-lab -n "$name" "$@"; }
+cleanup() {
+	lab down >/dev/null 2>&1
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+if ! lab up >"$T/up.log" 2>&1; then
+	fail "p2p-lab up"
+	sed 's/^/# /' "$T/up.log"
+	finish
+fi
+on() { _n=$1; shift; lab exec "$_n" -- "$@"; }
+ipc() { _n=$1; shift; on "$_n" p2p -t 5000 ipc "$@"; }
+
+check "p2p-lab ca prints the lab CA, a CA certificate" \
+	sh -c 'openssl x509 -in "$("$@")" -noout -text | grep -q "CA:TRUE"' sh p2p-lab -n "$name" ca
+alice=$(lab token alice eng)
+bob=$(lab token bob)
+check "p2p-lab token prints a JWT (three parts)" \
+	sh -c 'case $1 in *.*.*) ;; *) exit 1 ;; esac' sh "$alice"
+client_addr=$(ipc client /run/p2p/mapd.sock '{"id":1,"op":"get"}' |
+	jq -r 'select(.kind == "client" and .name == "client") | .value.addr')
+check "the client's overlay address is in the map ($client_addr)" [ -n "$client_addr" ]
+check "ny: p2p-authz and p2p-audit answer" \
+	sh -c '"$@" /run/p2p/authz.sock "{\"id\":1,\"op\":\"status\"}" >/dev/null &&
+		"$@" /run/p2p/audit.sock "{\"id\":1,\"op\":\"status\"}" >/dev/null' sh \
+	p2p-lab -n "$name" exec ny -- p2p -t 5000 ipc
+
+# One request as the proxy handles it: the decision, then its record.
+request() { # RESOURCE METHOD PATH TOKEN|-
+	_h='{}'
+	[ "$4" = - ] || _h=$(jq -cn --arg t "Bearer $4" '{authorization: $t}')
+	_q=$(jq -cn --arg r "$1" --arg m "$2" --arg p "$3" --arg s "$client_addr" --argjson h "$_h" \
+		'{id: 1, op: "check", resource: $r, host: ($r + ".example.internal"), method: $m,
+		  path: $p, source: $s, headers: $h}')
+	ipc ny /run/p2p/authz.sock "$_q" >"$T/decision"
+	_rec=$(jq -c --arg s "$client_addr" --arg id "req-$(date +%s%N)" '{id: 2, op: "log", record: ({
+		type: "request", resource: .resource, method: "GET", path: .path, src: $s,
+		decision: .decision, rule: .rule, reason: .reason, status: .status, request_id: $id,
+		user: .identity.user, groups: .identity.groups, client: .identity.client,
+		auth: (.identity.mechanism // "none")} | with_entries(select(.value != null)))}' "$T/decision")
+	ipc ny /run/p2p/audit.sock "$_rec" >"$T/logged"
+	jq -r '"\(.decision) \(.status) \(.rule)"' "$T/decision"
+}
+decides() { # EXPECTED RESOURCE METHOD PATH TOKEN
+	_want=$1; shift
+	_got=$(request "$@")
+	case $_got in
+	"$_want "*) jq -e '.ok and .seq > 0' "$T/logged" >/dev/null ;;
+	*) echo "# got: $_got" >&2; return 1 ;;
+	esac
+}
+
+check "alice's token, /alice: allow" decides "allow 200" apps GET /alice "$alice"
+check "bob's token, /alice: 403" decides "deny 403" apps GET /alice "$bob"
+check "no token, /alice: 401" decides "deny 401" apps GET /alice -
+check "... with a WWW-Authenticate hint" \
+	sh -c '"$@" | jq -e ".www_authenticate | startswith(\"Bearer\")" >/dev/null' sh \
+	p2p-lab -n "$name" exec ny -- p2p -t 5000 ipc /run/p2p/authz.sock \
+	'{"id":1,"op":"check","resource":"apps","method":"GET","path":"/alice","source":"100.96.0.9","headers":{}}'
+check "alice's token, /public: allow" decides "allow 200" apps GET /public/x "$alice"
+check "bob's token, /public: allow" decides "allow 200" apps GET /public/ "$bob"
+check "no token, /health: allow" decides "allow 200" apps GET /health -
+check "bob's token, /bob: allow" decides "allow 200" apps GET /bob "$bob"
+check "a forged token (alice's, re-signed by nobody): 401" \
+	decides "deny 401" apps GET /alice "${alice%.*}.$(printf 'forged' | base64 | tr -d '=')"
+
+# ---- the audit trail on ny, and at the collector ----
+
+trail=$state/nodes/ny/lib/audit
+check "ny's trail holds the 8 decisions" \
+	[ "$(cat "$trail"/audit*.log | jq -s 'map(select(.type == "request")) | length')" -eq 8 ]
+check "... alice's allow with her identity and the rule" \
+	sh -c 'cat "$1"/audit*.log | jq -se "any(.[]; .user == \"alice\" and .path == \"/alice\" and
+		.decision == \"allow\" and .rule == \"apps/routes/2\" and .auth == \"jwt\" and .groups == [\"eng\"])"
+		>/dev/null' sh "$trail"
+check "... bob's 403 with his identity and the rule that refused" \
+	sh -c 'cat "$1"/audit*.log | jq -se "any(.[]; .user == \"bob\" and .path == \"/alice\" and
+		.status == 403 and .rule == \"apps/routes/2\")" >/dev/null' sh "$trail"
+check "... the 401 without a user" \
+	sh -c 'cat "$1"/audit*.log | jq -se "any(.[]; .status == 401 and (has(\"user\") | not))" >/dev/null' \
+	sh "$trail"
+check "p2p-audit -V verifies ny's chain" p2p-audit -V "$trail"
+collected=$state/nodes/control/lib/collector/ny
+check "the collector on control has the 8 records (HTTPS with ny's certificate)" \
+	wait_for 15 sh -c '[ "$(cat "$1"/audit*.log 2>/dev/null | jq -s "map(select(.type == \"request\")) | length")" -eq 8 ]' \
+	sh "$collected"
+check "... byte for byte ny's, once each" \
+	sh -c 'cat "$1"/audit*.log >"$3" && cat "$2"/audit*.log | cmp -s - "$3"' sh "$trail" "$collected" "$T/trail"
+check "p2p-audit -V verifies the collector's copy" p2p-audit -V "$collected"
+
+finish

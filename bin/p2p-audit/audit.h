@@ -362,6 +362,9 @@ struct collector_options {
 struct collector *collector_new(struct loop *loop, const struct collector_options *o,
 				char *err, size_t errsize);
 int collector_listen(struct collector *c, char *err, size_t errsize);
+/* Open (and recover) the chain of every host already in the directory.
+ * -1 with errno when the directory cannot be read. */
+int collector_open_hosts(struct collector *c);
 json_t *collector_status(const struct collector *c);
 void collector_free(struct collector *c);
 /* The records of one POST body (record lines, one host's): each checked

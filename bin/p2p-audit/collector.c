@@ -11,6 +11,7 @@
  */
 #include "audit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -337,7 +338,7 @@ static int check_head(struct cconn *k)
 	struct http_request *r = &k->req;
 
 	if (strcmp(r->target, TARGET) != 0) {
-		respond_error(k, 404, "no such resource: POST " TARGET, 0);
+		respond_error(k, 404, "no such resource (the collector takes POST " TARGET ")", 0);
 		return -1;
 	}
 	if (strcmp(r->method, "POST") != 0) {
@@ -488,7 +489,8 @@ static int read_input(struct cconn *k)
 	}
 }
 
-static void handshake(struct cconn *k)
+/* 0: done or to be continued; -1: failed, and K is freed. */
+static int handshake(struct cconn *k)
 {
 	char detail[400];
 	int rc, e;
@@ -498,21 +500,22 @@ static void handshake(struct cconn *k)
 	if (rc == 1) {
 		k->peer = SSL_get1_peer_certificate(k->ssl);
 		k->state = C_HEAD;
-		return;
+		return 0;
 	}
 	e = SSL_get_error(k->ssl, rc);
 	if (e == SSL_ERROR_WANT_READ) {
 		set_events(k, EPOLLIN);
-		return;
+		return 0;
 	}
 	if (e == SSL_ERROR_WANT_WRITE) {
 		set_events(k, EPOLLOUT);
-		return;
+		return 0;
 	}
 	k->c->tls_failures++;
 	log_warning("%s: TLS handshake failed: %s", k->addr,
 		    e == SSL_ERROR_SYSCALL && errno ? strerror(errno) : tls_errors(detail, sizeof detail));
 	conn_free(k);
+	return -1;
 }
 
 static void on_conn(struct loop *loop, int fd, uint32_t events, void *arg)
@@ -524,8 +527,7 @@ static void on_conn(struct loop *loop, int fd, uint32_t events, void *arg)
 	(void)events;
 	k->since = loop_now_ms();
 	if (k->state == C_HANDSHAKE) {
-		handshake(k);
-		if (k->state == C_HANDSHAKE)
+		if (handshake(k) < 0 || k->state == C_HANDSHAKE)
 			return;
 		set_events(k, EPOLLIN);
 	}
@@ -676,6 +678,27 @@ int collector_listen(struct collector *c, char *err, size_t errsize)
 		return -1;
 	}
 	c->sweep_timer = loop_timer_add(c->loop, SWEEP_MS, on_sweep, c);
+	return 0;
+}
+
+int collector_open_hosts(struct collector *c)
+{
+	DIR *d = opendir(c->o.dir);
+	struct dirent *de;
+	struct cconn fake = { .c = c };
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		char err[1024] = "";
+
+		if (de->d_type != DT_DIR || !record_host_ok(de->d_name))
+			continue;
+		/* A host that cannot be opened is logged, and refused with 500
+		 * when it sends, until someone looks. */
+		get_store(&fake, de->d_name, err, sizeof err);
+	}
+	closedir(d);
 	return 0;
 }
 

@@ -901,8 +901,8 @@ static int run_collector(const struct options *o)
 		log_fatal(EXIT_SYSTEM, "%s", err);
 	m.srv = serve(loop, o, "audit-collector", m.sock_path, on_collector_request, NULL, &m);
 	become(m.srv, m.sock_path, pw);
-	if (file_mkdir(o->dir, 0750) < 0)
-		log_fatal(EXIT_SYSTEM, "unable to create %s: %s", o->dir, strerror(errno));
+	if (file_mkdir(o->dir, 0750) < 0 || collector_open_hosts(m.c) < 0)
+		log_fatal(EXIT_SYSTEM, "unable to open %s: %s", o->dir, strerror(errno));
 	if (o->listen)
 		log_info("collecting on %s into %s; serving %s", o->listen, o->dir, m.sock_path);
 	else

@@ -718,3 +718,38 @@ size_t dns_strip_opt(uint8_t *msg, size_t len)
 	put16(msg + 10, ar_kept);
 	return len;
 }
+
+int dns_ttl_offsets(const uint8_t *msg, size_t len, uint16_t *offs, int max)
+{
+	size_t o = DNS_HEADER_LEN;
+	unsigned counts[4];
+	int n = 0;
+
+	if (len < DNS_HEADER_LEN || len > 65535)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		counts[i] = get16(msg + 4 + 2 * i);
+	for (unsigned i = 0; i < counts[0]; i++) {
+		int root;
+
+		if (skip_name(msg, len, &o, &root) < 0 || len - o < 4)
+			return -1;
+		o += 4;
+	}
+	for (int section = 1; section < 4; section++) {
+		for (unsigned i = 0; i < counts[section]; i++) {
+			int root;
+
+			if (skip_name(msg, len, &o, &root) < 0 || len - o < 10 ||
+			    len - o - 10 < get16(msg + o + 8))
+				return -1;
+			if (get16(msg + o) != DNS_TYPE_OPT) {
+				if (n == max)
+					return -1;
+				offs[n++] = (uint16_t)(o + 4);
+			}
+			o += 10 + (size_t)get16(msg + o + 8);
+		}
+	}
+	return o == len ? n : -1;
+}

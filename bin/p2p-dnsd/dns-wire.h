@@ -131,6 +131,13 @@ size_t dns_build_error(uint8_t *buf, size_t cap, const uint8_t *msg, size_t len,
  * 0 when the message does not parse (names, counts, lengths). */
 size_t dns_strip_opt(uint8_t *msg, size_t len);
 
+/* Where the TTLs of response MSG are: the offset of the TTL field of each
+ * record of the answer, authority and additional sections, OPT records
+ * left out (their TTL field holds flags), at most MAX of them into OFFS.
+ * Returns how many, or -1 when MSG does not read to its exact end (names
+ * as dns_strip_opt reads them) or has more than MAX. */
+int dns_ttl_offsets(const uint8_t *msg, size_t len, uint16_t *offs, int max);
+
 /* Names: wire to presentation and back (escaping not supported: labels of
  * other bytes than letters, digits, '-', '_' and '*' are refused by
  * dns_name_to_wire, so they never reach a reply). TEXT may end in one dot;

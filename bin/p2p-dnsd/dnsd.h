@@ -1,6 +1,7 @@
 /* dnsd.h: p2p-dnsd's parts. dns-wire.c reads and writes messages, zone.c
  * answers the private zones from the map, forward.c sends everything else
- * through libunbound, server.c serves UDP and TCP, main.c ties them up. */
+ * through libunbound, cache.c keeps its answers, server.c serves UDP and
+ * TCP, main.c ties them up. */
 #ifndef P2P_DNSD_H
 #define P2P_DNSD_H
 
@@ -54,6 +55,23 @@ int forwarder_query(struct forwarder *f, const struct dns_query *q, forward_done
 /* Cancel every query whose context is CTX (its client went away). */
 void forwarder_cancel(struct forwarder *f, void *ctx);
 size_t forwarder_pending(const struct forwarder *f);
+
+/* cache.c: libunbound's answers kept in front of it (see there). */
+#define CACHE_ANSWER_MAX DNS_EDNS_SIZE /* larger answers are not kept */
+#define CACHE_ENTRIES 4096
+struct answer_cache;
+struct answer_cache *cache_new(size_t entries);
+void cache_free(struct answer_cache *c);
+void cache_clear(struct answer_cache *c);
+size_t cache_count(const struct answer_cache *c);
+/* Keep ANSWER, libunbound's whole answer to Q's question, received at
+ * NOW_MS, unless it is not to be kept. */
+void cache_put(struct answer_cache *c, const struct dns_query *q, const uint8_t *answer,
+	       size_t len, uint64_t now_ms);
+/* The answer kept for Q's question (in any case) into OUT (CAP bytes), its
+ * TTLs less the whole seconds since; its length, or 0 when there is none. */
+size_t cache_get(struct answer_cache *c, const struct dns_query *q, uint64_t now_ms, uint8_t *out,
+		 size_t cap);
 
 /* server.c: the listeners, UDP and TCP (RFC 7766: pipelining, idle
  * timeout), and the path of each query. */

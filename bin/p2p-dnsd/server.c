@@ -80,6 +80,8 @@ struct server {
 	size_t nconns;
 	uint8_t reply[DNSD_MAX_MSG + 2];
 	struct udp_batch *udp;
+	struct answer_cache *cache;        /* libunbound's answers (cache.c) */
+	uint8_t cached[CACHE_ANSWER_MAX];  /* one of them, its TTLs brought down */
 };
 
 /* ---- answers from libunbound ---- */
@@ -151,6 +153,8 @@ static void on_forwarded(void *ctx, const uint8_t *answer, size_t len, int rcode
 
 	if (answer)
 		n = finish_forwarded(s->reply, sizeof s->reply, answer, len, &w->q, w->limit);
+	if (n)
+		cache_put(s->cache, &w->q, answer, len, loop_now_ms());
 	if (!n) {
 		s->st->servfail++;
 		n = dns_build_error(s->reply, sizeof s->reply, NULL, 0, &w->q,
@@ -176,7 +180,7 @@ static size_t handle_query(struct server *s, const uint8_t *msg, size_t len, siz
 {
 	struct dns_query q;
 	enum dns_verdict v = dns_parse_query(msg, len, &q);
-	size_t limit;
+	size_t limit, n;
 	struct waiting *w;
 
 	s->st->queries++;
@@ -193,13 +197,22 @@ static size_t handle_query(struct server *s, const uint8_t *msg, size_t len, siz
 	limit = conn ? limit_tcp : dns_udp_limit(&q);
 	if (q.qclass == DNS_CLASS_IN) {
 		int private;
-		size_t n = zones_try_answer(s->zones, &q, out, cap, limit, s->st, &private);
 
+		n = zones_try_answer(s->zones, &q, out, cap, limit, s->st, &private);
 		if (private)
 			return n;
 	}
 	if (!s->fwd)
 		return dns_build_error(out, cap, NULL, 0, &q, DNS_RCODE_REFUSED);
+	/* Asked before: the answer libunbound gave then, if still fresh. It is
+	 * kept as libunbound gave it, whoever asked: what a client's own
+	 * query changes in it (id, case, EDNS, truncation) is done by
+	 * finish_forwarded, for this answer as for a fresh one. */
+	if ((n = cache_get(s->cache, &q, loop_now_ms(), s->cached, sizeof s->cached)) &&
+	    (n = finish_forwarded(out, cap, s->cached, n, &q, limit))) {
+		s->st->forwarded++;
+		return n;
+	}
 	w = calloc(1, sizeof *w);
 	if (!w)
 		return dns_build_error(out, cap, NULL, 0, &q, DNS_RCODE_SERVFAIL);
@@ -460,7 +473,8 @@ struct server *server_new(struct loop *loop, struct zones *zones, struct dnsd_st
 	s->udp = calloc(1, sizeof *s->udp);
 	if (s->udp)
 		s->udp->in_buf = malloc((size_t)UDP_BATCH * DNSD_MAX_MSG);
-	if (!s->udp || !s->udp->in_buf) {
+	s->cache = cache_new(CACHE_ENTRIES);
+	if (!s->udp || !s->udp->in_buf || !s->cache) {
 		server_free(s);
 		return NULL;
 	}
@@ -472,6 +486,9 @@ struct server *server_new(struct loop *loop, struct zones *zones, struct dnsd_st
 
 void server_set_forwarder(struct server *s, struct forwarder *f)
 {
+	/* Other upstreams, or other zones refused: the answers kept are the
+	 * old resolver's. */
+	cache_clear(s->cache);
 	s->fwd = f;
 }
 
@@ -561,5 +578,6 @@ void server_free(struct server *s)
 	if (s->udp)
 		free(s->udp->in_buf);
 	free(s->udp);
+	cache_free(s->cache);
 	free(s);
 }

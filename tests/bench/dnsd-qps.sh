@@ -42,9 +42,10 @@
 # dnsd-private's ratio is below 1.0.
 #   BENCH_NAMES (1000)  BENCH_SECONDS (10, per run)  BENCH_ROUNDS (3)
 #   BENCH_CLIENTS (4, dnsperf -c)  BENCH_OUTSTANDING (100, dnsperf -q)
-#   BENCH_PERF=DIR  also record p2p-dnsd with perf during its first private
-#                   run (DIR/perf-private.data, top functions in
-#                   DIR/perf-private.txt)
+#   BENCH_PERF=DIR  also record p2p-dnsd with perf during its first run
+#                   of each kind (DIR/perf-private.data and
+#                   DIR/perf-forwarded.data, their top functions in
+#                   DIR/perf-private.txt and DIR/perf-forwarded.txt)
 set -u
 : "${P2P_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${P2P_BUILD:=$P2P_TOP/build}"

@@ -9,7 +9,9 @@
  * with data unread) sends everything not settled again; a clean close (the
  * server read everything first) settles it all. So records are repeated
  * rather than lost, except by a server that takes data into its TCP buffer
- * and then stalls for longer than the settle time before dying. */
+ * and then stalls for longer than the settle time before dying. A server
+ * that closes with nothing unread sends a FIN; data sent after that draws
+ * a reset, seen as EPIPE: still a clean close for what came before. */
 #include "audit.h"
 
 #include <errno.h>
@@ -146,6 +148,7 @@ static void set_events(struct slog *s, uint32_t ev)
 }
 
 static void on_drain(struct loop *loop, void *arg);
+static void read_some(struct slog *s);
 
 static void write_some(struct slog *s)
 {
@@ -171,7 +174,11 @@ static void write_some(struct slog *s)
 		snprintf(why, sizeof why, "writing to %s: %s", s->dest,
 			 e == SSL_ERROR_SYSCALL && errno ? strerror(errno)
 							 : tls_errors(detail, sizeof detail));
-		broken(s, why, 0);
+		/* EPIPE: the server's reset came after its FIN, and a FIN is
+		 * only sent by a close with nothing left unread: what it
+		 * acknowledged before was read. ECONNRESET: it closed with
+		 * data unread, or died. */
+		broken(s, why, e == SSL_ERROR_SYSCALL && errno == EPIPE);
 		return;
 	}
 	set_events(s, EPOLLIN);
@@ -348,7 +355,9 @@ static void syslog_send(struct forwarder *f)
 	}
 	s->sending = 1;
 	if (s->state == UP) {
-		write_some(s);
+		read_some(s); /* a close waiting to be noticed */
+		if (s->state == UP)
+			write_some(s);
 	} else if (s->state == DOWN) {
 		s->trying = s->addrs;
 		try_connect(s);

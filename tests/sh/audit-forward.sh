@@ -16,7 +16,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 T=$(scratch)
-cpid= wpid= w2pid=
+cpid="" wpid="" w2pid=""
 cleanup() {
 	for p in $cpid $wpid $w2pid; do kill -KILL "$p" 2>/dev/null; done
 	if [ "$_failures" -gt 0 ]; then

@@ -17,7 +17,7 @@ SYSCONFDIR ?= /etc
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS = jansson libssl libcrypto libcurl cjose libnl-route-3.0 libnl-genl-3.0 libcap libunbound
+PKGS = jansson libssl libcrypto libcurl cjose libnl-route-3.0 libnl-genl-3.0 libcap libunbound libnghttp2
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build/sanitize

@@ -520,14 +520,21 @@ static void handle_input(struct ipc_conn *c)
 	}
 }
 
+/* A few reads per wakeup: a peer that sends again as soon as it has a
+ * reply would otherwise keep the loop on its connection for ever. epoll is
+ * level-triggered, so what is left is read at the next turn. */
+#define READS_PER_EVENT 8
+
 static void conn_read(struct ipc_conn *c)
 {
-	for (;;) {
+	for (int reads = 0; reads < READS_PER_EVENT; reads++) {
 		ssize_t n = read(c->fd, c->in + c->inlen, IPC_LINE_MAX - c->inlen);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				reads--;
 				continue;
+			}
 			if (errno != EAGAIN)
 				c->dead = 1;
 			return;

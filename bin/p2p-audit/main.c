@@ -25,7 +25,7 @@
 #include "privs.h"
 
 #define USAGE \
-	"p2p-audit [-inv] [-d fd] [-r rundir] [-u user] [-D dir] [-H host] [-w ms] [-s size] " \
+	"p2p-audit [-inv] [-b max] [-d fd] [-r rundir] [-u user] [-D dir] [-H host] [-w ms] [-s size] " \
 	"[-k count] [-c url] [-y host:port] [-F facility] [-A ca] [-C cert] [-K key]\n" \
 	"       p2p-audit -L [-nv] [-d fd] [-r rundir] [-u user] [-D dir] [-w ms] [-s size] " \
 	"[-k count] [-l addr:port -A ca -C cert -K key]\n" \
@@ -39,7 +39,7 @@ struct options {
 	int notify_fd;
 	const char *rundir, *user, *dir, *host, *url, *syslog_dest, *listen;
 	const char *ca, *cert, *key;
-	unsigned wait_ms, keep;
+	unsigned wait_ms, keep, max_batch;
 	uint64_t rotate_size;
 	int facility;
 };
@@ -195,7 +195,9 @@ static void send_acks(struct writer *w)
 
 			ipc_send(a->peer->conn, msg);
 			json_decref(msg);
-			ipc_conn_release(a->peer->conn);
+			/* A peer that went away was freed by the send. */
+			if (a->peer->conn)
+				ipc_conn_release(a->peer->conn);
 		}
 		a->peer->waiting--;
 		json_decref(a->id);
@@ -304,8 +306,17 @@ static uint64_t add_record(struct writer *w, json_t *checked, char *err, size_t 
 		return 0;
 	}
 	w->records++;
-	schedule_commit(w);
 	return seq;
+}
+
+/* After a record is added (and its acknowledgement queued): commit now if
+ * the group is full (-b), or soon. */
+static void commit_soon(struct writer *w)
+{
+	if (w->o->max_batch && w->store.pseq - w->store.seq >= w->o->max_batch && !w->retry_timer)
+		commit(w);
+	else
+		schedule_commit(w);
 }
 
 /* ---- audit.sock ---- */
@@ -345,6 +356,7 @@ static void op_log(struct writer *w, struct ipc_conn *c, json_t *req)
 	if (add_ack(w, p, json_object_get(req, "id"), NULL, seq) < 0)
 		log_error("out of memory: record %llu will not be acknowledged",
 			  (unsigned long long)seq);
+	commit_soon(w);
 }
 
 static json_t *writer_status(struct writer *w)
@@ -396,9 +408,10 @@ static void stdin_line(struct writer *w, const char *line, size_t len)
 			    (unsigned long long)w->stdin_line, err);
 		return;
 	}
-	if (add_record(w, checked, err, sizeof err))
+	if (add_record(w, checked, err, sizeof err)) {
 		w->stdin_records++;
-	else
+		commit_soon(w);
+	} else
 		log_error("standard input: line %llu: %s", (unsigned long long)w->stdin_line, err);
 	json_decref(checked);
 }
@@ -578,7 +591,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "invVLd:r:u:D:H:w:s:k:c:y:F:A:C:K:l:")) != -1) {
+	while ((opt = getopt(argc, argv, "invVLb:d:r:u:D:H:w:s:k:c:y:F:A:C:K:l:")) != -1) {
 		switch (opt) {
 		case 'i': o->read_stdin = 1; break;
 		case 'n': o->check = 1; break;
@@ -595,6 +608,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'D': o->dir = optarg; break;
 		case 'H': o->host = optarg; break;
 		case 'w': o->wait_ms = (unsigned)parse_number("w", optarg, 1000); break;
+		case 'b': o->max_batch = (unsigned)parse_number("b", optarg, 1000000); break;
 		case 's': o->rotate_size = parse_size(optarg); break;
 		case 'k': o->keep = (unsigned)parse_number("k", optarg, 100000); break;
 		case 'c': o->url = optarg; break;
@@ -618,8 +632,8 @@ static void check_options(int argc, const struct options *o)
 	}
 	if (optind != argc)
 		log_usage(USAGE);
-	if (o->collector && (o->read_stdin || o->url || o->syslog_dest || o->host)) {
-		log_error("-L: a collector takes no -i, -c, -y or -H");
+	if (o->collector && (o->read_stdin || o->url || o->syslog_dest || o->host || o->max_batch)) {
+		log_error("-L: a collector takes no -i, -b, -c, -y or -H");
 		log_usage(USAGE);
 	}
 	if (!o->collector && o->listen) {

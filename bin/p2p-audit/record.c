@@ -439,19 +439,24 @@ int record_line_hash(const char *line, size_t len, char out[AUDIT_HEX + 1])
 char *record_format(json_t *checked, uint64_t seq, const char *time, const char *host,
 		    const char *prev, char hash[AUDIT_HEX + 1], size_t *lenp)
 {
-	json_t *rec = json_pack("{s:I,s:s,s:s}", "seq", (json_int_t)seq, "time", time, "host", host);
-	char *text = NULL, *line = NULL;
-	size_t n, len;
+	char head[64 + AUDIT_TIME_LEN + AUDIT_HOST_MAX], *body, *line = NULL;
+	size_t hn, bn, n, len;
 
-	if (!rec || json_object_update(rec, checked) < 0 ||
-	    json_object_set_new(rec, "prev", json_string(prev)) < 0)
+	/* {"seq":N,"time":"T","host":"H", + the record's members + ,"prev":"P"}
+	 * with the record dumped once: time and host need no escaping (their
+	 * characters are checked), and the members keep the checked order. */
+	hn = (size_t)snprintf(head, sizeof head, "{\"seq\":%llu,\"time\":\"%s\",\"host\":\"%s\",",
+			      (unsigned long long)seq, time, host);
+	body = json_dumps(checked, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+	if (!body || hn >= sizeof head)
 		goto out;
-	text = json_dumps(rec, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-	if (!text)
+	bn = strlen(body);
+	if (bn <= 2) {
+		errno = EINVAL; /* a checked record has at least type, resource, decision */
 		goto out;
-	n = strlen(text);
-	if (sha256_hex(text, n, hash) < 0)
-		goto out;
+	}
+	/* head + body without its braces + ,"prev":"P"} + ,"hash":"H"}\n */
+	n = hn + (bn - 2) + 9 + AUDIT_HEX + 2;
 	len = n - 1 + AUDIT_HASH_TAIL + 1;
 	if (len > AUDIT_LINE_MAX) {
 		errno = EMSGSIZE;
@@ -460,13 +465,19 @@ char *record_format(json_t *checked, uint64_t seq, const char *time, const char 
 	line = malloc(len + 1);
 	if (!line)
 		goto out;
-	/* {...,"prev":"..."} becomes {...,"prev":"...","hash":"..."}\n */
-	memcpy(line, text, n - 1);
+	memcpy(line, head, hn);
+	memcpy(line + hn, body + 1, bn - 2);
+	snprintf(line + hn + bn - 2, 9 + AUDIT_HEX + 3, ",\"prev\":\"%s\"}", prev);
+	if (sha256_hex(line, n, hash) < 0) {
+		free(line);
+		line = NULL;
+		goto out;
+	}
+	/* ...,"prev":"P"} becomes ...,"prev":"P","hash":"H"}\n */
 	snprintf(line + n - 1, AUDIT_HASH_TAIL + 2, ",\"hash\":\"%s\"}\n", hash);
 	*lenp = len;
 out:
-	free(text);
-	json_decref(rec);
+	free(body);
 	return line;
 }
 

@@ -178,6 +178,17 @@ p2p-audit -i -D "$T/pipe" -r "$T/run2" -H ny </dev/null 2>>"$T/log"
 check "-i from /dev/null: exits 0 at once, nothing added" \
 	sh -c '[ $? -eq 0 ] && [ "$(wc -l <"$1")" -eq 3 ]' sh "$T/pipe/audit.log"
 
+# ---- a client gone before its acknowledgements ----
+D=$T/gone
+check "p2p-audit starts on a new chain" start
+i=1
+while [ "$i" -le 300 ]; do logreq "$i"; i=$((i + 1)); done | socat -t 0 - "UNIX-CONNECT:$SOCK" >/dev/null
+alive() { printf '%s\n' '{"id":1,"op":"status"}' | raw | grep -q '"ok":true'; }
+check "a client that went away with acknowledgements to come: p2p-audit carries on" alive
+all_in() { [ "$(wc -l <"$D/audit.log")" -eq 300 ]; }
+check "... and every record it sent is written" wait_for 10 all_in
+stop
+
 # ---- the log ----
 check "no record content reaches the log" sh -c '! grep -q "s3cr3t\|hunter2\|alice" "$1"' sh "$T/log"
 

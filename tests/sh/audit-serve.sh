@@ -185,9 +185,12 @@ i=1
 while [ "$i" -le 300 ]; do logreq "$i"; i=$((i + 1)); done | socat -t 0 - "UNIX-CONNECT:$SOCK" >/dev/null
 alive() { printf '%s\n' '{"id":1,"op":"status"}' | raw | grep -q '"ok":true'; }
 check "a client that went away with acknowledgements to come: p2p-audit carries on" alive
-all_in() { [ "$(wc -l <"$D/audit.log")" -eq 300 ]; }
-check "... and every record it sent is written" wait_for 10 all_in
 stop
+# What p2p-audit read before the client's close is written (a close with
+# replies unread resets the connection, which may drop requests not yet
+# read: those were never acknowledged).
+check "... and what it read is written: the chain verifies" \
+	sh -c 'p2p-audit -V "$1" | grep -q "^[0-9]* records, seq 1 to"' sh "$D"
 
 # ---- the log ----
 check "no record content reaches the log" sh -c '! grep -q "s3cr3t\|hunter2\|alice" "$1"' sh "$T/log"

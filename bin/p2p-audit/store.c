@@ -399,7 +399,12 @@ static void prune(struct store *s, uint64_t safe_seq)
 	for (size_t i = 0; i < n; i++)
 		rotated += files[i].first != 0;
 	for (size_t i = 0; i < n && rotated > s->keep && files[i].first; i++) {
-		uint64_t last = (i + 1 < n && files[i + 1].first ? files[i + 1].first : s->seq + 1) - 1;
+		/* The next file starts where this one ends: a rotated file's
+		 * name says where, audit.log's first record (or, empty, the
+		 * next seq). */
+		uint64_t next = i + 1 < n && files[i + 1].first ? files[i + 1].first
+				: s->first ? s->first : s->seq + 1;
+		uint64_t last = next - 1;
 
 		if (last > safe_seq)
 			break;

@@ -5,6 +5,7 @@
  * it takes the chains of many hosts over HTTPS. With -V, it verifies
  * chains. See p2p-audit(8) and p2p-audit(5). */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -773,22 +774,54 @@ static int add_forwarders(struct writer *w, void *ctx[2], char *err, size_t errs
 	return 0;
 }
 
-/* -n: everything the writer would load, nothing written or bound. */
-static int check_writer(const struct options *o, const char *host)
+/* One chain, read-only: 0, or -1 having said why. */
+static int check_chain(const struct options *o, const char *dir)
 {
 	char err[1024];
 	struct store s;
-	SSL_CTX *ctx = NULL;
 
-	if (store_open(&s, o->dir, o->rotate_size, o->keep, 1, err, sizeof err) != STORE_OK) {
+	if (store_open(&s, dir, o->rotate_size, o->keep, 1, err, sizeof err) != STORE_OK) {
 		fprintf(stderr, "p2p-audit: error: %s\n", err);
-		return EXIT_CONFIG;
+		return -1;
 	}
 	if (s.torn)
 		fprintf(stderr, "p2p-audit: warning: %s/%s ends with an unfinished line of %zu bytes "
-			"(a crash during a write): it is cut at the next start\n", o->dir, AUDIT_CURRENT,
+			"(a crash during a write): it is cut at the next start\n", dir, AUDIT_CURRENT,
 			s.torn);
 	store_close(&s);
+	return 0;
+}
+
+/* The chains of a collector's hosts. */
+static int check_hosts(const struct options *o)
+{
+	DIR *d = opendir(o->dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+
+		if (de->d_type != DT_DIR || !record_host_ok(de->d_name))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", o->dir, de->d_name);
+		if (check_chain(o, path) < 0)
+			rc = -1;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* -n: everything p2p-audit would load, nothing written or bound. */
+static int check_config(const struct options *o)
+{
+	char err[1024];
+	SSL_CTX *ctx = NULL;
+
+	if (o->collector ? check_hosts(o) < 0 : check_chain(o, o->dir) < 0)
+		return EXIT_CONFIG;
 	if ((o->url || o->syslog_dest || o->listen) &&
 	    !(ctx = o->listen ? tls_server_ctx(o->cert, o->key, o->ca, err, sizeof err)
 			      : tls_client_ctx(o->ca, o->cert, o->key, err, sizeof err))) {
@@ -796,7 +829,6 @@ static int check_writer(const struct options *o, const char *host)
 		return EXIT_CONFIG;
 	}
 	SSL_CTX_free(ctx);
-	(void)host;
 	printf("configuration OK\n");
 	return EXIT_OK;
 }
@@ -817,7 +849,7 @@ static int run_writer(const struct options *o)
 	if (!record_host_ok(w.host))
 		log_fatal(EXIT_CONFIG, "%s: not a host name for the records (give one with -H)", w.host);
 	if (o->check)
-		return check_writer(o, w.host);
+		return check_config(o);
 	w.loop = loop_new();
 	if (!w.loop)
 		log_fatal(EXIT_SYSTEM, "unable to create the event loop: %s", strerror(errno));
@@ -903,7 +935,7 @@ static int run_collector(const struct options *o)
 	char err[1024];
 
 	if (o->check)
-		return check_writer(o, NULL);
+		return check_config(o);
 	loop = loop_new();
 	if (!loop)
 		log_fatal(EXIT_SYSTEM, "unable to create the event loop: %s", strerror(errno));

@@ -109,6 +109,12 @@ copy_matches() {
 		[ "$(grep -cxFf "$T/writer.lines" "$T/copy.lines")" -eq "$(wc -l <"$T/writer.lines")" ]
 }
 
+check "-L -n: the collector's certificate and key are good" \
+	sh -c 'p2p-audit -L -n -D "$1/collected" -l 127.0.0.1:1 -A "$1/ca.crt" -C "$1/collector.crt" -K "$1/collector.key" | grep -qx "configuration OK"' sh "$T"
+check "-L -n: a key that is not the certificate's: 102" \
+	sh -c 'p2p-audit -L -n -D "$1/collected" -l 127.0.0.1:1 -A "$1/ca.crt" -C "$1/collector.crt" -K "$1/ny.key" 2>/dev/null; [ $? -eq 102 ]' sh "$T"
+check "-n: the writer's forwarding certificate and key are good" \
+	sh -c 'p2p-audit -n -D "$1/trail" -H ny -c "$2" -A "$1/ca.crt" -C "$1/ny.crt" -K "$1/ny.key" | grep -qx "configuration OK"' sh "$T" "$URL"
 check "the collector starts" start_collector
 check "the writer starts, forwarding to $URL" start_writer
 
@@ -198,6 +204,15 @@ check "records sent again by hand: 200, both duplicates" \
 	sh -c 'echo "$1" | jq -e ".ok and .stored == 0 and .duplicates == 2 and .next == 9001" >/dev/null' sh \
 	"$(c -X POST --data-binary @"$T/two" "$URL" | sed 's/ 200$//')"
 stop "$cpid"
+check "-L -n reads every host's chain: good" \
+	sh -c 'p2p-audit -L -n -D "$1/collected" | grep -qx "configuration OK"' sh "$T"
+cp -R "$T/collected" "$T/collected-bad"
+# The last record is in audit.log, or in the newest rotated file when
+# audit.log was started empty by a rotation.
+last=$(for f in "$T"/collected-bad/ny/audit*.log; do [ -s "$f" ] && echo "$f"; done | tail -n 1)
+sed -i '$s/"status":200/"status":500/' "$last"
+check "-L -n: a host's changed last record: 102, naming it" \
+	sh -c 'p2p-audit -L -n -D "$1/collected-bad" 2>&1 >/dev/null | grep -q "collected-bad/ny/$2:[0-9]*: the last record does not verify"' sh "$T" "${last##*/}"
 check "the collector starts again" start_collector
 check "a restarted collector opens its hosts at start: ny at 9000 before any request" \
 	collected_is 9000

@@ -181,8 +181,7 @@ void cache_put(struct answer_cache *c, const struct dns_query *q, const uint8_t 
 	copy = malloc(len);
 	if (!copy)
 		return;
-	memcpy(copy, answer, len);
-	len = dns_strip_opt(copy, len);
+	len = dns_strip_answer(answer, len, copy, len, 0);
 	nttl = len ? dns_ttl_offsets(copy, len, ttl_at, CACHE_MAX_RRS) : -1;
 	for (int i = 0; i < nttl; i++) {
 		uint32_t t = get32(copy + ttl_at[i]);

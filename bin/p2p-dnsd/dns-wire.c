@@ -675,48 +675,182 @@ size_t dns_build_error(uint8_t *buf, size_t cap, const uint8_t *msg, size_t len,
 	return dns_build_finish(&b);
 }
 
-/* An answer from elsewhere (libunbound) made ready for our own OPT: every
- * OPT record in its additional section removed. */
-size_t dns_strip_opt(uint8_t *msg, size_t len)
-{
-	size_t o = DNS_HEADER_LEN;
-	unsigned counts[4], ar_kept = 0;
+/* ---- answers from elsewhere (libunbound), made the client's ---- */
 
-	if (len < DNS_HEADER_LEN)
+/* A record of an answer, as dns_strip_answer finds it. */
+struct rr_span {
+	size_t start, end;  /* the whole record */
+	int keep;
+};
+
+/* Types whose RDATA may hold compressed names (RFC 1035; RFC 3597 4
+ * freezes the list), and how: the number of names, after SKIP bytes; SOA's
+ * two names come first. */
+static int rdata_names(uint16_t type, size_t *skip)
+{
+	*skip = 0;
+	switch (type) {
+	case 2: case 3: case 4: case 5: case 7: case 8: case 9: case 12:
+		return 1;     /* NS MD MF CNAME MB MG MR PTR */
+	case 6: case 14:
+		return 2;     /* SOA MINFO */
+	case 15:
+		*skip = 2;    /* MX: preference, then the exchange */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Where OLD (an offset into the answer) lands once the records not kept
+ * are gone; -1 when it was inside one of them. */
+static long moved(const struct rr_span *rr, size_t n, size_t old)
+{
+	size_t gone = 0;
+
+	for (size_t i = 0; i < n && rr[i].start <= old; i++) {
+		if (rr[i].keep)
+			continue;
+		if (old < rr[i].end)
+			return -1;
+		gone += rr[i].end - rr[i].start;
+	}
+	return (long)(old - gone);
+}
+
+/* Copy the name at IN[*off] to OUT[*o], its pointer (if any) moved.
+ * The name was checked by skip_name. */
+static int copy_name(const uint8_t *in, size_t *off, uint8_t *out, size_t *o, size_t cap,
+		     const struct rr_span *rr, size_t n)
+{
+	size_t i = *off;
+
+	for (;;) {
+		uint8_t len = in[i];
+
+		if ((len & 0xc0) == 0xc0) {
+			size_t target = (size_t)(len & 0x3f) << 8 | in[i + 1], last = target;
+			long to = moved(rr, n, target);
+
+			/* The labels there, up to their root or pointer, must
+			 * move as one piece: none of their bytes left out. */
+			while (in[last] && (in[last] & 0xc0) != 0xc0)
+				last += 1 + (size_t)in[last];
+			last += in[last] ? 1 : 0;
+			if (to < 0 || moved(rr, n, last) != to + (long)(last - target) || *o + 2 > cap)
+				return -1;
+			put16(out + *o, 0xc000 | (unsigned)to);
+			*o += 2;
+			*off = i + 2;
+			return 0;
+		}
+		if (*o + 1 + len > cap)
+			return -1;
+		memcpy(out + *o, in + i, 1 + (size_t)len);
+		*o += 1 + (size_t)len;
+		i += 1 + (size_t)len;
+		if (len == 0) {
+			*off = i;
+			return 0;
+		}
+	}
+}
+
+static int dnssec_type(uint16_t type)
+{
+	return type == 46 || type == 47 || type == 50; /* RRSIG, NSEC, NSEC3 */
+}
+
+size_t dns_strip_answer(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+			int strip_dnssec)
+{
+	struct rr_span rr[DNS_STRIP_MAX_RR];
+	size_t nrr = 0, off = DNS_HEADER_LEN, o;
+	unsigned counts[4], kept[4] = { 0 };
+	uint16_t qtype = 0;
+
+	if (len < DNS_HEADER_LEN || len > 65535 || cap < DNS_HEADER_LEN)
 		return 0;
 	for (int i = 0; i < 4; i++)
-		counts[i] = get16(msg + 4 + 2 * i);
+		counts[i] = get16(in + 4 + 2 * i);
 	for (unsigned i = 0; i < counts[0]; i++) {
 		int root;
 
-		if (skip_name(msg, len, &o, &root) < 0 || o + 4 > len)
+		if (skip_name(in, len, &off, &root) < 0 || off + 4 > len)
 			return 0;
-		o += 4;
+		qtype = (uint16_t)get16(in + off);
+		off += 4;
 	}
+	/* Which records go: every OPT (ours replaces it), and the DNSSEC
+	 * records for a client that did not set DO (RFC 4035 3.2.1), unless
+	 * its question asked for that type. */
 	for (int section = 1; section < 4; section++) {
 		for (unsigned i = 0; i < counts[section]; i++) {
-			size_t start = o, end;
+			size_t start = off;
+			uint16_t type;
 			int root;
 
-			if (skip_name(msg, len, &o, &root) < 0 || o + 10 > len)
+			if (nrr == DNS_STRIP_MAX_RR || skip_name(in, len, &off, &root) < 0 ||
+			    off + 10 > len || off + 10 + get16(in + off + 8) > len)
 				return 0;
-			end = o + 10 + get16(msg + o + 8);
-			if (end > len)
-				return 0;
-			if (section == 3 && get16(msg + o) == DNS_TYPE_OPT) {
-				memmove(msg + start, msg + end, len - end);
-				len -= end - start;
-				o = start;
-				continue;
-			}
-			ar_kept += section == 3;
-			o = end;
+			type = (uint16_t)get16(in + off);
+			off += 10 + get16(in + off + 8);
+			rr[nrr].start = start;
+			rr[nrr].end = off;
+			rr[nrr].keep = !(section == 3 && type == DNS_TYPE_OPT) &&
+				       !(strip_dnssec && dnssec_type(type) && type != qtype);
+			kept[section] += (unsigned)rr[nrr].keep;
+			nrr++;
 		}
 	}
-	if (o != len)
+	if (off != len)
 		return 0;
-	put16(msg + 10, ar_kept);
-	return len;
+	/* The header and question as they are; then the records kept, each
+	 * pointer moved back by what went before its target. */
+	o = rr[0].start;
+	if (nrr == 0)
+		o = len;
+	if (o > cap)
+		return 0;
+	memcpy(out, in, o);
+	for (size_t i = 0; i < nrr; i++) {
+		size_t at = rr[i].start, names, skip, rdstart, rdend, rdlen_at;
+		uint16_t type;
+
+		if (!rr[i].keep)
+			continue;
+		if (copy_name(in, &at, out, &o, cap, rr, nrr) < 0 || o + 10 > cap)
+			return 0;
+		type = (uint16_t)get16(in + at);
+		memcpy(out + o, in + at, 10);
+		rdlen_at = o + 8;
+		o += 10;
+		rdstart = at + 10;
+		rdend = rr[i].end;
+		names = (size_t)rdata_names(type, &skip);
+		at = rdstart;
+		if (names && skip <= rdend - rdstart) {
+			memcpy(out + o, in + at, skip);
+			o += skip;
+			at += skip;
+			for (size_t k = 0; k < names; k++) {
+				int root;
+				size_t check = at;
+
+				if (skip_name(in, rdend, &check, &root) < 0 ||
+				    copy_name(in, &at, out, &o, cap, rr, nrr) < 0)
+					return 0;
+			}
+		}
+		if (o + (rdend - at) > cap)
+			return 0;
+		memcpy(out + o, in + at, rdend - at);
+		o += rdend - at;
+		put16(out + rdlen_at, (unsigned)(o - rdlen_at - 2));
+	}
+	for (int i = 1; i < 4; i++)
+		put16(out + 4 + 2 * i, kept[i]);
+	return o;
 }
 
 int dns_ttl_offsets(const uint8_t *msg, size_t len, uint16_t *offs, int max)

@@ -14,7 +14,7 @@
 #define DNS_UDP_MIN 512
 #define DNS_EDNS_SIZE 1232        /* what we offer and cap at (DNS flag day 2020) */
 
-enum { DNS_CLASS_IN = 1 };
+enum { DNS_CLASS_IN = 1, DNS_CLASS_ANY = 255 };
 enum {
 	DNS_TYPE_A = 1, DNS_TYPE_NS = 2, DNS_TYPE_CNAME = 5, DNS_TYPE_SOA = 6,
 	DNS_TYPE_PTR = 12, DNS_TYPE_AAAA = 28, DNS_TYPE_OPT = 41, DNS_TYPE_ANY = 255,
@@ -126,16 +126,22 @@ size_t dns_build_finish(struct dns_builder *b);
 size_t dns_build_error(uint8_t *buf, size_t cap, const uint8_t *msg, size_t len,
 		       const struct dns_query *q, int rcode);
 
-/* Remove every OPT record from the additional section of the answer MSG
- * (one from libunbound, before ours is added). Returns the new length, or
- * 0 when the message does not parse (names, counts, lengths). */
-size_t dns_strip_opt(uint8_t *msg, size_t len);
+/* An answer from libunbound, IN (LEN bytes), into OUT (CAP bytes) as a
+ * client may get it, before its own OPT is added: every OPT record left
+ * out, and with STRIP_DNSSEC the RRSIG, NSEC and NSEC3 records too (unless
+ * the question asked for that type). Compression pointers are moved with
+ * the bytes they point at. Returns the length, or 0 when IN does not read
+ * to its exact end, a pointer pointed into a record left out, it has more
+ * than DNS_STRIP_MAX_RR records, or OUT is too small. */
+#define DNS_STRIP_MAX_RR 1024
+size_t dns_strip_answer(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+			int strip_dnssec);
 
 /* Where the TTLs of response MSG are: the offset of the TTL field of each
  * record of the answer, authority and additional sections, OPT records
  * left out (their TTL field holds flags), at most MAX of them into OFFS.
  * Returns how many, or -1 when MSG does not read to its exact end (names
- * as dns_strip_opt reads them) or has more than MAX. */
+ * as dns_strip_answer reads them) or has more than MAX. */
 int dns_ttl_offsets(const uint8_t *msg, size_t len, uint16_t *offs, int max);
 
 /* Names: wire to presentation and back (escaping not supported: labels of

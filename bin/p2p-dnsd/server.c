@@ -109,17 +109,22 @@ static size_t finish_forwarded(uint8_t *out, size_t cap, const uint8_t *answer, 
 	    strncasecmp((const char *)answer + DNS_HEADER_LEN, (const char *)q->wire_name,
 			q->wire_name_len) != 0)
 		return 0;
-	memcpy(out, answer, len);
 	/* libunbound's own OPT is not the client's business: it gets ours
-	 * when it sent one, none when it did not (RFC 6891 7). */
-	len = dns_strip_opt(out, len);
+	 * when it sent one, none when it did not (RFC 6891 7); and DNSSEC
+	 * records only when it set DO (RFC 4035 3.2.1). */
+	len = dns_strip_answer(answer, len, out, cap - 11, !q->edns_do);
 	if (len < qend)
 		return 0;
 	put16(out, q->id);
 	memcpy(out + DNS_HEADER_LEN, q->wire_name, q->wire_name_len);
-	/* RD as the client asked, RA since we recurse for it. */
+	/* RD as the client asked, RA since we recurse for it; AD (set by
+	 * forward.c when validated) only to a client that asked with AD or DO
+	 * (RFC 6840 5.7); CD echoed. */
 	out[2] = (uint8_t)((out[2] & ~0x01) | (q->rd ? 0x01 : 0));
 	out[3] |= 0x80;
+	if (!q->ad && !q->edns_do)
+		out[3] &= (uint8_t)~0x20;
+	out[3] = (uint8_t)((out[3] & ~0x10) | (q->cd ? 0x10 : 0));
 	add_opt = q->edns;
 	if (len + (add_opt ? 11 : 0) > limit) {
 		/* Too big for the client: the header and question, TC set. */
@@ -195,12 +200,16 @@ static size_t handle_query(struct server *s, const uint8_t *msg, size_t len, siz
 	if (q.edns && q.edns_version != 0)
 		return dns_build_error(out, cap, msg, len, &q, DNS_RCODE_BADVERS);
 	limit = conn ? limit_tcp : dns_udp_limit(&q);
-	if (q.qclass == DNS_CLASS_IN) {
+	/* A private name never leaves, whatever its class: IN and ANY are
+	 * answered from the map, other classes refused here. */
+	if (q.qclass == DNS_CLASS_IN || q.qclass == DNS_CLASS_ANY) {
 		int private;
 
 		n = zones_try_answer(s->zones, &q, out, cap, limit, s->st, &private);
 		if (private)
 			return n;
+	} else if (zones_private(s->zones, q.name)) {
+		return dns_build_error(out, cap, NULL, 0, &q, DNS_RCODE_REFUSED);
 	}
 	if (!s->fwd)
 		return dns_build_error(out, cap, NULL, 0, &q, DNS_RCODE_REFUSED);

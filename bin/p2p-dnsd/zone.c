@@ -1,7 +1,8 @@
 /* zone.c: the private zones, answered from the map and from nothing else:
  * a resource name gets its overlay address, an unknown name NXDOMAIN with a
- * short negative TTL, the apex its SOA and NS, and a PTR under the overlay's
- * reverse zone the resource's name. These answers never depend on the
+ * short negative TTL (a name with names below it, NODATA: RFC 8020), the
+ * apex its SOA and NS, and a PTR under the overlay's reverse zones the
+ * resource's name. These answers never depend on the
  * tunnel, so a browser that asks too early caches no failure. */
 #include "dnsd.h"
 
@@ -31,7 +32,14 @@ struct table {
 struct zone {
 	char name[DNS_TEXT_MAX + 1]; /* lower case, no trailing dot */
 	size_t len;
+	int reverse;                 /* one of the overlay's in-addr.arpa zones */
 };
+
+/* The in-addr.arpa zones that cover the overlay exactly: one for a prefix
+ * on an octet boundary, else one per value of the partial octet (16 for
+ * 100.96.0.0/12: 96.100 to 111.100.in-addr.arpa), so a PTR for an address
+ * outside the overlay (100.64.0.1, say) still goes to the upstreams. */
+#define REVERSE_ZONES_MAX 256
 
 struct zones {
 	json_t *zones;      /* lower-case zone names, for zones_list */
@@ -39,10 +47,9 @@ struct zones {
 	size_t nlist;
 	struct table names;     /* name -> address */
 	struct table wildcards; /* suffix of "*.suffix" -> address */
+	struct table parents;   /* names with names below them (empty non-terminals) */
 	json_t *ptr;        /* address -> the resource's first name */
 	struct prefix overlay;
-	char reverse_apex[80];
-	size_t reverse_len;
 	int has_overlay;
 	uint32_t ttl;
 	uint32_t serial;
@@ -115,8 +122,8 @@ static struct entry *table_find(const struct table *t, const char *name, size_t 
 	}
 }
 
-/* Add NAME (lower case) with ADDR, or replace the address of a name
- * already there (the last resource that names it wins, as before). */
+/* Add NAME (lower case) with ADDR (NULL: none), or replace the address of a
+ * name already there (the last resource that names it wins, as before). */
 static int table_put(struct table *t, const char *name, const char *addr)
 {
 	size_t len = strlen(name);
@@ -135,7 +142,7 @@ static int table_put(struct table *t, const char *name, const char *addr)
 		e->hash = h;
 		t->count++;
 	}
-	if (addr_parse(addr, &e->addr) < 0)
+	if (!addr || addr_parse(addr, &e->addr) < 0)
 		e->addr.family = 0;
 	return 0;
 }
@@ -150,7 +157,7 @@ struct zones *zones_new(void)
 	z->ptr = json_object();
 	z->ttl = 5;
 	if (!z->zones || !z->ptr || table_init(&z->names, 0) < 0 ||
-	    table_init(&z->wildcards, 0) < 0) {
+	    table_init(&z->wildcards, 0) < 0 || table_init(&z->parents, 0) < 0) {
 		zones_free(z);
 		return NULL;
 	}
@@ -165,27 +172,71 @@ void zones_free(struct zones *z)
 	free(z->list);
 	table_free(&z->names);
 	table_free(&z->wildcards);
+	table_free(&z->parents);
 	json_decref(z->ptr);
 	free(z);
 }
 
-/* The in-addr.arpa zone of the overlay, at an octet boundary. */
-static void make_reverse_apex(struct zones *z)
+/* Add the overlay's reverse zones to the list (which has room for
+ * REVERSE_ZONES_MAX more); an IPv6 overlay has none yet. */
+static int add_reverse_zones(struct zones *z)
 {
-	int octets = z->overlay.len / 8;
-	char *p = z->reverse_apex;
-	size_t room = sizeof z->reverse_apex;
+	int len = z->overlay.len, octets = (len + 7) / 8, spare;
+	unsigned first, count;
 
-	z->reverse_apex[0] = '\0';
-	if (z->overlay.addr.family != AF_INET)
-		return;
-	for (int i = octets - 1; i >= 0; i--) {
-		int n = snprintf(p, room, "%u.", z->overlay.addr.bytes[i]);
+	if (z->overlay.addr.family != AF_INET || octets == 0)
+		return 0;
+	spare = octets * 8 - len;
+	first = z->overlay.addr.bytes[octets - 1];
+	count = 1u << spare;
+	for (unsigned v = first; v < first + count; v++) {
+		struct zone *zn = &z->list[z->nlist];
+		char *p = zn->name;
+		size_t room = sizeof zn->name;
+		int n = snprintf(p, room, "%u.", v);
 
+		for (int i = octets - 2; i >= 0; i--) {
+			p += n;
+			room -= (size_t)n;
+			n = snprintf(p, room, "%u.", z->overlay.addr.bytes[i]);
+		}
 		p += n;
 		room -= (size_t)n;
+		snprintf(p, room, "in-addr.arpa");
+		zn->len = strlen(zn->name);
+		zn->reverse = 1;
+		z->nlist++;
+		if (json_array_append_new(z->zones, json_string(zn->name)) < 0)
+			return -1;
 	}
-	snprintf(p, room, "in-addr.arpa");
+	return 0;
+}
+
+/* Every name strictly between NAME (lower case) and its zone's apex has
+ * names below it: it exists, with no data (RFC 8020 says NXDOMAIN there
+ * would deny the names below too). */
+static int add_parents(struct zones *n, const char *name)
+{
+	size_t len = strlen(name);
+	const char *apex = NULL;
+	size_t apex_len = 0;
+
+	for (size_t i = 0; i < n->nlist; i++) {
+		const struct zone *zn = &n->list[i];
+
+		if (!zn->reverse && zn->len < len && name[len - zn->len - 1] == '.' &&
+		    !memcmp(name + len - zn->len, zn->name, zn->len) && zn->len >= apex_len) {
+			apex = zn->name;
+			apex_len = zn->len;
+		}
+	}
+	if (!apex)
+		return 0;
+	for (const char *dot = strchr(name, '.'); dot && strlen(dot + 1) > apex_len;
+	     dot = strchr(dot + 1, '.'))
+		if (table_put(&n->parents, dot + 1, NULL) < 0)
+			return -1;
+	return 0;
 }
 
 /* How many names the resources give (to size the tables). */
@@ -207,9 +258,11 @@ static int build(struct zones *n, json_t *settings, json_t *resources, json_int_
 	const char *name;
 	size_t i, names = count_names(resources);
 
-	if (table_init(&n->names, names) < 0 || table_init(&n->wildcards, names) < 0)
+	if (table_init(&n->names, names) < 0 || table_init(&n->wildcards, names) < 0 ||
+	    table_init(&n->parents, 4 * names) < 0)
 		return -1;
-	n->list = calloc(json_array_size(json_object_get(dns, "zones")) + 1, sizeof *n->list);
+	n->list = calloc(json_array_size(json_object_get(dns, "zones")) + REVERSE_ZONES_MAX,
+			 sizeof *n->list);
 	if (!n->list)
 		return -1;
 	json_array_foreach(json_object_get(dns, "zones"), i, v) {
@@ -226,9 +279,8 @@ static int build(struct zones *n, json_t *settings, json_t *resources, json_int_
 	n->has_overlay = json_is_string(json_object_get(settings, "overlay")) &&
 			 prefix_parse(json_string_value(json_object_get(settings, "overlay")),
 				      &n->overlay, 0, 0) == 0;
-	if (n->has_overlay)
-		make_reverse_apex(n);
-	n->reverse_len = strlen(n->reverse_apex);
+	if (n->has_overlay && add_reverse_zones(n) < 0)
+		return -1;
 	json_object_foreach(resources, name, r) {
 		const char *addr = json_string_value(json_object_get(r, "addr"));
 
@@ -240,7 +292,8 @@ static int build(struct zones *n, json_t *settings, json_t *resources, json_int_
 
 			lower(nm, sizeof nm, json_string_value(v) ? json_string_value(v) : "");
 			wild = !strncmp(nm, "*.", 2);
-			if (table_put(wild ? &n->wildcards : &n->names, wild ? nm + 2 : nm, addr) < 0)
+			if (table_put(wild ? &n->wildcards : &n->names, wild ? nm + 2 : nm, addr) < 0 ||
+			    add_parents(n, nm) < 0) /* "*.w.zone": w.zone has a name below */
 				return -1;
 			if ((i == 0 || !json_object_get(n->ptr, addr)) &&
 			    json_object_set_new(n->ptr, addr, json_string(wild ? nm + 2 : nm)) < 0)
@@ -270,11 +323,7 @@ int zones_load(struct zones *z, json_t *settings, json_t *resources, json_int_t 
 
 json_t *zones_list(const struct zones *z)
 {
-	json_t *list = json_deep_copy(z->zones);
-
-	if (z->reverse_apex[0])
-		json_array_append_new(list, json_string(z->reverse_apex));
-	return list;
+	return json_deep_copy(z->zones);
 }
 
 size_t zones_count_names(const struct zones *z)
@@ -294,20 +343,14 @@ static int in_zone(const char *name, size_t len, const char *zone, size_t zlen)
 }
 
 /* The private zone holding NAME (lower case), the longest, or NULL. */
-static const char *zone_of(const struct zones *z, const char *name, size_t len)
+static const struct zone *zone_of(const struct zones *z, const char *name, size_t len)
 {
-	const char *best = NULL;
-	size_t best_len = 0;
+	const struct zone *best = NULL;
 
 	for (size_t i = 0; i < z->nlist; i++)
 		if (in_zone(name, len, z->list[i].name, z->list[i].len) &&
-		    (!best || z->list[i].len > best_len)) {
-			best = z->list[i].name;
-			best_len = z->list[i].len;
-		}
-	if (z->reverse_apex[0] && in_zone(name, len, z->reverse_apex, z->reverse_len) &&
-	    (!best || z->reverse_len > best_len))
-		best = z->reverse_apex;
+		    (!best || z->list[i].len > best->len))
+			best = &z->list[i];
 	return best;
 }
 
@@ -363,21 +406,24 @@ static void add_soa(struct dns_builder *b, const char *zone, uint32_t ttl, uint3
 
 /* Answer Q, whose name (NAME, LEN bytes, lower case) is in ZONE. */
 static size_t answer(const struct zones *z, const struct dns_query *q, const char *name,
-		     size_t len, const char *zone, uint8_t *buf, size_t cap, size_t limit,
+		     size_t len, const struct zone *zn, uint8_t *buf, size_t cap, size_t limit,
 		     struct dnsd_stats *st)
 {
 	struct dns_builder b;
 	char ptr_addr[ADDR_STRLEN];
 	const struct entry *addr = NULL;
-	const char *target = NULL;
+	const char *target = NULL, *zone = zn->name;
 	uint32_t neg = DNSD_NEGATIVE_TTL < z->ttl * 2 ? DNSD_NEGATIVE_TTL : z->ttl * 2;
-	int exists, apex = !strcmp(name, zone);
+	int exists, apex = len == zn->len;
+	/* ANY gets what the name has (RFC 8482 lets us give a subset). */
+	int any = q->qtype == DNS_TYPE_ANY;
 
-	if (zone == z->reverse_apex && ptr_address(name, ptr_addr, sizeof ptr_addr) == 0)
+	if (zn->reverse && ptr_address(name, ptr_addr, sizeof ptr_addr) == 0)
 		target = json_string_value(json_object_get(z->ptr, ptr_addr));
-	else if (zone != z->reverse_apex)
+	else if (!zn->reverse)
 		addr = lookup_address(z, name, len);
-	exists = addr || target || apex;
+	exists = addr || target || apex ||
+		 table_find(&z->parents, name, len, hash_name(name, len)) != NULL;
 	dns_build_start(&b, buf, cap, limit, q, exists ? DNS_RCODE_NOERROR : DNS_RCODE_NXDOMAIN, 1, 1);
 	st->private_answers++;
 	if (!exists) {
@@ -386,22 +432,23 @@ static size_t answer(const struct zones *z, const struct dns_query *q, const cha
 		return dns_build_finish(&b);
 	}
 	/* Owners are the question's name, so the 0x20 case is echoed. */
-	if (addr && q->qtype == DNS_TYPE_A && addr->addr.family == AF_INET) {
+	if (addr && (q->qtype == DNS_TYPE_A || any) && addr->addr.family == AF_INET) {
 		dns_add_rr(&b, DNS_SECTION_ANSWER, q->name, DNS_TYPE_A, z->ttl, addr->addr.bytes, 4);
-	} else if (addr && q->qtype == DNS_TYPE_AAAA && addr->addr.family == AF_INET6) {
+	} else if (addr && (q->qtype == DNS_TYPE_AAAA || any) && addr->addr.family == AF_INET6) {
 		dns_add_rr(&b, DNS_SECTION_ANSWER, q->name, DNS_TYPE_AAAA, z->ttl, addr->addr.bytes,
 			   16);
-	} else if (target && q->qtype == DNS_TYPE_PTR) {
+	} else if (target && (q->qtype == DNS_TYPE_PTR || any)) {
 		dns_add_name_rr(&b, DNS_SECTION_ANSWER, q->name, DNS_TYPE_PTR, z->ttl, target);
-	} else if (apex && q->qtype == DNS_TYPE_SOA) {
-		char mname[DNS_TEXT_MAX + 1], rname[DNS_TEXT_MAX + 1];
+	} else if (apex && (q->qtype == DNS_TYPE_SOA || any)) {
+		/* Room for any zone: a name too long comes out refused by the builder. */
+		char mname[DNS_TEXT_MAX + 16], rname[DNS_TEXT_MAX + 16];
 
 		snprintf(mname, sizeof mname, "dns.%s", zone);
 		snprintf(rname, sizeof rname, "hostmaster.%s", zone);
 		dns_add_soa(&b, DNS_SECTION_ANSWER, q->name, z->ttl, mname, rname, z->serial, 3600,
 			    600, 86400, DNSD_NEGATIVE_TTL);
 	} else if (apex && q->qtype == DNS_TYPE_NS) {
-		char ns[DNS_TEXT_MAX + 1];
+		char ns[DNS_TEXT_MAX + 16];
 
 		snprintf(ns, sizeof ns, "dns.%s", zone);
 		dns_add_name_rr(&b, DNS_SECTION_ANSWER, q->name, DNS_TYPE_NS, z->ttl, ns);
@@ -416,7 +463,7 @@ size_t zones_answer(const struct zones *z, const struct dns_query *q, uint8_t *b
 {
 	char name[DNS_TEXT_MAX + 1];
 	size_t len = lower(name, sizeof name, q->name);
-	const char *zone = zone_of(z, name, len);
+	const struct zone *zone = zone_of(z, name, len);
 
 	if (!zone) /* not ours: the caller asks zones_private first */
 		return dns_build_error(buf, cap, NULL, 0, q, DNS_RCODE_REFUSED);
@@ -428,7 +475,7 @@ size_t zones_try_answer(const struct zones *z, const struct dns_query *q, uint8_
 {
 	char name[DNS_TEXT_MAX + 1];
 	size_t len = lower(name, sizeof name, q->name);
-	const char *zone = zone_of(z, name, len);
+	const struct zone *zone = zone_of(z, name, len);
 
 	*private = zone != NULL;
 	return zone ? answer(z, q, name, len, zone, buf, cap, limit, st) : 0;

@@ -97,6 +97,10 @@ for proto in udp tcp; do
 	check "$proto: a forwarded answer to a query without EDNS has no OPT" \
 		matches '^NOERROR qname=www\.public\.example an=1 ns=0 ar=0 ' dnsq ask www.public.example A "$proto"
 done
+check "class ANY: a private name is answered from the map" \
+	[ "$(dig_short -c ANY vault.example.internal A)" = 100.96.128.20 ]
+check "class CH: a private name is refused here, not forwarded" \
+	matches 'status: REFUSED' on_client kdig @127.0.2.53 +retry=0 +timeout=3 -c CH vault.example.internal TXT
 check "the private answers come with AA, the public ones without" \
 	sh -c '"$@" vault.example.internal | grep -q "Flags: qr aa rd ra" &&
 		"$@" www.public.example | grep -q "Flags: qr rd ra;"' sh \
@@ -163,6 +167,9 @@ ask_everything() {
 			dnsq ask "$n" "$type" udp >/dev/null
 		done
 		dnsq ask "$n" A tcp >/dev/null
+	done
+	for class in ANY CH HS NONE; do
+		on_client kdig @127.0.2.53 +retry=0 +timeout=2 -c "$class" secret.example.internal A >/dev/null
 	done
 	for n in vault nosuch wiki www.public.example nosuch.public.example; do
 		on_client getent hosts "$n" >/dev/null

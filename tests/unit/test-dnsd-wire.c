@@ -1303,6 +1303,7 @@ static void test_name_in_zone(void **ctx)
 static void test_strip_opt(void **ctx)
 {
 	struct msg m;
+	static uint8_t out[70000];
 	size_t before, n;
 	static const uint8_t a[4] = { 198, 18, 0, 80 };
 
@@ -1326,29 +1327,112 @@ static void test_strip_opt(void **ctx)
 	put16(&m, 4);
 	put(&m, a, 4);
 	opt(&m, 4096, 0, NULL, 0); /* a second OPT: not valid, stripped too */
-	n = dns_strip_opt(m.b, m.n);
+	n = dns_strip_answer(m.b, m.n, out, sizeof out, 0);
 	assert_int_equal(n, m.n - 2 * 11);
-	assert_int_equal(m.b[11], 1); /* ARCOUNT: the A alone */
-	assert_int_equal(m.b[7], 1);  /* ANCOUNT kept */
-	assert_memory_equal(m.b + before - 11, "\xc0\x0c\x00\x01", 4);
+	assert_int_equal(out[11], 1); /* ARCOUNT: the A alone */
+	assert_int_equal(out[7], 1);  /* ANCOUNT kept */
+	assert_memory_equal(out + before - 11, "\xc0\x0c\x00\x01", 4);
 
-	/* Cut short, a bad pointer, bytes after the records: 0, untouched. */
+	/* Cut short, a bad pointer, bytes after the records: 0. */
 	header(&m, 7, 0x8180, 1, 0, 0, 1);
 	name(&m, "www.public.example");
 	put16(&m, DNS_TYPE_A);
 	put16(&m, DNS_CLASS_IN);
 	opt(&m, 1232, 0, NULL, 0);
-	assert_int_equal(dns_strip_opt(m.b, m.n - 1), 0);
+	assert_int_equal(dns_strip_answer(m.b, m.n - 1, out, sizeof out, 0), 0);
 	put8(&m, 0);
-	assert_int_equal(dns_strip_opt(m.b, m.n), 0);
+	assert_int_equal(dns_strip_answer(m.b, m.n, out, sizeof out, 0), 0);
 	header(&m, 7, 0x8180, 0, 1, 0, 0);
 	put16(&m, 0xc0ff);
 	put16(&m, DNS_TYPE_A);
 	put16(&m, DNS_CLASS_IN);
 	put32(&m, 60);
 	put16(&m, 0);
-	assert_int_equal(dns_strip_opt(m.b, m.n), 0);
-	assert_int_equal(dns_strip_opt(m.b, 11), 0);
+	assert_int_equal(dns_strip_answer(m.b, m.n, out, sizeof out, 0), 0);
+	assert_int_equal(dns_strip_answer(m.b, 11, out, sizeof out, 0), 0);
+	/* Too small an output: 0, never past CAP. */
+	header(&m, 7, 0x8180, 1, 0, 0, 0);
+	name(&m, "www.public.example");
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	assert_int_equal(dns_strip_answer(m.b, m.n, out, m.n - 1, 0), 0);
+	assert_int_equal(dns_strip_answer(m.b, m.n, out, m.n, 0), m.n);
+}
+
+/* An RRSIG with an NS set after it whose owner is spelt out, and a glue A
+ * pointing at the NS's target: without DO the RRSIG goes and both
+ * pointers move back by its size; with DO nothing but the OPT goes. */
+static void test_strip_dnssec_moves_pointers(void **ctx)
+{
+	struct msg m;
+	static uint8_t out[70000];
+	size_t n, rrsig_start, rrsig_len, ns_owner, ns_target, glue_owner;
+	static const uint8_t a[4] = { 192, 0, 2, 80 };
+	static const uint8_t sig[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	(void)ctx;
+	header(&m, 9, 0x81a0, 1, 2, 1, 2);
+	name(&m, "www.signed.example");              /* at 12 */
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	put16(&m, 0xc00c);                           /* A */
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	put32(&m, 300);
+	put16(&m, 4);
+	put(&m, a, 4);
+	rrsig_start = m.n;                           /* RRSIG: owner, 18 bytes, signer, sig */
+	put16(&m, 0xc00c);
+	put16(&m, 46);
+	put16(&m, DNS_CLASS_IN);
+	put32(&m, 300);
+	put16(&m, 18 + 16 + 8);
+	put(&m, "\x00\x01\x0d\x03\x00\x00\x01\x2c\x00\x00\x00\x00\x00\x00\x00\x00\x30\x39", 18);
+	name(&m, "signed.example");                  /* 16 bytes, never compressed */
+	put(&m, sig, 8);
+	rrsig_len = m.n - rrsig_start;
+	ns_owner = m.n;                              /* NS: owner spelt out, target compressed */
+	name(&m, "signed.example");
+	put16(&m, DNS_TYPE_NS);
+	put16(&m, DNS_CLASS_IN);
+	put32(&m, 300);
+	put16(&m, 5);
+	ns_target = m.n;
+	put8(&m, 2);
+	put(&m, "ns", 2);
+	put16(&m, (unsigned)(0xc000 | ns_owner));
+	glue_owner = m.n;                            /* glue: ns.signed.example */
+	put16(&m, (unsigned)(0xc000 | ns_target));
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	put32(&m, 300);
+	put16(&m, 4);
+	put(&m, a, 4);
+	opt(&m, 1232, 0x8000, NULL, 0);
+
+	n = dns_strip_answer(m.b, m.n, out, sizeof out, 1);
+	assert_int_equal(n, m.n - rrsig_len - 11);
+	assert_int_equal(out[7], 1);  /* the A alone */
+	assert_int_equal(out[9], 1);  /* the NS */
+	assert_int_equal(out[11], 1); /* the glue */
+	/* The NS's owner now where the RRSIG was, its target's pointer and
+	 * the glue's owner pointer moved back by the RRSIG's size. */
+	assert_memory_equal(out + rrsig_start, "\x06" "signed" "\x07" "example" "\x00", 16);
+	assert_int_equal(out[ns_target - rrsig_len + 3] << 8 | out[ns_target - rrsig_len + 4],
+			 0xc000 | rrsig_start);
+	assert_int_equal(out[glue_owner - rrsig_len] << 8 | out[glue_owner - rrsig_len + 1],
+			 0xc000 | (ns_target - rrsig_len));
+	/* With DO: only the OPT goes. */
+	assert_int_equal(dns_strip_answer(m.b, m.n, out, sizeof out, 0), m.n - 11);
+	assert_int_equal(out[7], 2);
+	/* The question asked for RRSIG: kept even without DO. */
+	m.b[12 + 21] = 46; /* qtype, low byte */
+	assert_int_equal(dns_strip_answer(m.b, m.n, out, sizeof out, 1), m.n - 11);
+	m.b[12 + 21] = DNS_TYPE_A;
+	/* A pointer into the record that goes cannot be moved: refused. */
+	m.b[ns_target + 3] = (uint8_t)(0xc0 | (rrsig_start + 30) >> 8);
+	m.b[ns_target + 4] = (uint8_t)(rrsig_start + 30);
+	assert_int_equal(dns_strip_answer(m.b, m.n, out, sizeof out, 1), 0);
 }
 
 int main(void)
@@ -1378,6 +1462,7 @@ int main(void)
 		cmocka_unit_test(test_name_to_wire),
 		cmocka_unit_test(test_name_in_zone),
 		cmocka_unit_test(test_strip_opt),
+		cmocka_unit_test(test_strip_dnssec_moves_pointers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

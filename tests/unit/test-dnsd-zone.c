@@ -398,11 +398,18 @@ static void test_ptr(void **state)
 	assert_string_equal(a.rr[0].target, "x.apps.example.internal");
 	ask("99.0.104.100.in-addr.arpa", DNS_TYPE_PTR, &a);
 	assert_int_equal(a.rcode, DNS_RCODE_NXDOMAIN);
-	assert_soa(&a.rr[0], "100.in-addr.arpa", DNSD_NEGATIVE_TTL);
+	assert_soa(&a.rr[0], "104.100.in-addr.arpa", DNSD_NEGATIVE_TTL);
 	ask("0.104.100.in-addr.arpa", DNS_TYPE_PTR, &a);
 	assert_int_equal(a.rcode, DNS_RCODE_NXDOMAIN);
+	/* The apex of a reverse zone: SOA. ANY on a PTR name: the PTR. */
+	ask("96.100.in-addr.arpa", DNS_TYPE_SOA, &a);
+	assert_int_equal(a.rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(a.an, 1);
+	ask("20.0.104.100.in-addr.arpa", DNS_TYPE_ANY, &a);
+	assert_int_equal(a.an, 1);
+	assert_int_equal(a.rr[0].type, DNS_TYPE_PTR);
 	/* Forward names are not looked up under the reverse zone. */
-	ask("vault.example.internal.100.in-addr.arpa", DNS_TYPE_A, &a);
+	ask("vault.example.internal.104.100.in-addr.arpa", DNS_TYPE_A, &a);
 	assert_int_equal(a.rcode, DNS_RCODE_NXDOMAIN);
 }
 
@@ -415,17 +422,23 @@ static void test_private(void **state)
 	assert_true(zones_private(Z, "EXAMPLE.INTERNAL."));
 	assert_true(zones_private(Z, "anything.at.all.example.internal"));
 	assert_true(zones_private(Z, "5.0.104.100.in-addr.arpa"));
-	assert_true(zones_private(Z, "100.in-addr.arpa"));
+	/* 100.96.0.0/12: exactly 96.100 to 111.100.in-addr.arpa. */
+	assert_true(zones_private(Z, "96.100.in-addr.arpa"));
+	assert_true(zones_private(Z, "1.2.111.100.in-addr.arpa"));
+	assert_false(zones_private(Z, "1.2.112.100.in-addr.arpa"));
+	assert_false(zones_private(Z, "1.0.64.100.in-addr.arpa"));
+	assert_false(zones_private(Z, "100.in-addr.arpa"));
 	assert_false(zones_private(Z, "internal"));
 	assert_false(zones_private(Z, "xexample.internal"));
 	assert_false(zones_private(Z, "example.internal.com"));
 	assert_false(zones_private(Z, "4.3.2.1.in-addr.arpa"));
 	assert_false(zones_private(Z, ""));
 	list = zones_list(Z);
-	assert_int_equal(json_array_size(list), 3);
+	assert_int_equal(json_array_size(list), 2 + 16);
 	assert_string_equal(json_string_value(json_array_get(list, 0)), "example.internal");
 	assert_string_equal(json_string_value(json_array_get(list, 1)), "sub.example.internal");
-	assert_string_equal(json_string_value(json_array_get(list, 2)), "100.in-addr.arpa");
+	assert_string_equal(json_string_value(json_array_get(list, 2)), "96.100.in-addr.arpa");
+	assert_string_equal(json_string_value(json_array_get(list, 17)), "111.100.in-addr.arpa");
 	json_decref(list);
 	assert_int_equal(zones_count_names(Z), 6); /* 4 names, 2 wildcards; "pending" has no address */
 }
@@ -440,6 +453,7 @@ static void test_new_version_replaces(void **state)
 	assert_false(zones_private(Z, "vault.example.internal"));
 	assert_false(zones_private(Z, "5.0.104.100.in-addr.arpa"));
 	assert_true(zones_private(Z, "9.0.64.100.in-addr.arpa"));
+	assert_false(zones_private(Z, "9.0.65.100.in-addr.arpa"));
 	ask("wiki.corp.test", DNS_TYPE_A, &a);
 	assert_a(&a.rr[0], "wiki.corp.test", "100.64.0.9");
 	assert_int_equal(a.rr[0].ttl, 5); /* the default TTL */
@@ -457,6 +471,36 @@ static void test_new_version_replaces(void **state)
 	assert_int_equal(a.rr[0].ttl, 0);
 	/* No overlay: no reverse zone. */
 	assert_false(zones_private(Z, "9.0.64.100.in-addr.arpa"));
+}
+
+/* Names with names below them exist (NODATA, RFC 8020); ANY gets what the
+ * name has. */
+static void test_empty_non_terminals_and_any(void **state)
+{
+	struct answer a;
+
+	(void)state;
+	load("{\"overlay\":\"100.64.0.0/16\",\"dns\":{\"zones\":[\"corp.test\"]}}",
+	     "{\"deep\":{\"names\":[\"a.b.c.corp.test\",\"*.w.corp.test\"],\"addr\":\"100.64.0.9\"}}", 8);
+	ask("b.c.corp.test", DNS_TYPE_A, &a);
+	assert_int_equal(a.rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(a.an, 0);
+	assert_int_equal(a.ns, 1);
+	ask("C.Corp.Test", DNS_TYPE_AAAA, &a);
+	assert_int_equal(a.rcode, DNS_RCODE_NOERROR);
+	ask("w.corp.test", DNS_TYPE_A, &a);
+	assert_int_equal(a.rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(a.an, 0);
+	ask("x.c.corp.test", DNS_TYPE_A, &a);
+	assert_int_equal(a.rcode, DNS_RCODE_NXDOMAIN);
+	ask("z.a.b.c.corp.test", DNS_TYPE_A, &a);
+	assert_int_equal(a.rcode, DNS_RCODE_NXDOMAIN);
+	ask("a.b.c.corp.test", DNS_TYPE_ANY, &a);
+	assert_int_equal(a.an, 1);
+	assert_a(&a.rr[0], "a.b.c.corp.test", "100.64.0.9");
+	ask("corp.test", DNS_TYPE_ANY, &a);
+	assert_int_equal(a.an, 1);
+	assert_int_equal(a.rr[0].type, DNS_TYPE_SOA);
 }
 
 static void test_many_names(void **state)
@@ -499,6 +543,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apex, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ptr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_non_terminals_and_any, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_version_replaces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_names, setup, teardown),
 	};

@@ -79,6 +79,9 @@ struct server;
 struct server *server_new(struct loop *loop, struct zones *zones, struct dnsd_stats *st);
 /* Listen on ADDR (UDP and TCP); 0 or -1 with errno. */
 int server_listen(struct server *s, const char *addr, uint16_t port);
+/* Close the UDP and TCP listeners on ADDR (as inet_ntop writes it) and
+ * PORT; connections already accepted stay. 0, or -1 if there were none. */
+int server_unlisten(struct server *s, const char *addr, uint16_t port);
 void server_set_forwarder(struct server *s, struct forwarder *f);
 size_t server_tcp_connections(const struct server *s);
 void server_free(struct server *s);

@@ -42,6 +42,7 @@ static struct {
 	json_t *refused;     /* the zones unbound was told to refuse */
 	json_t *upstreams;   /* -f and -F together, as libunbound has them */
 	int serving;
+	char overlay_dns[ADDR_STRLEN]; /* the map's dns.addr we answer on, or "" */
 } d;
 
 /* "127.0.2.53", "127.0.2.53:5353", "[::1]:53". Not a wildcard: a UDP
@@ -203,6 +204,43 @@ static void start_serving(void)
 		log_warning("unable to signal readiness: %s", strerror(errno));
 }
 
+/* The map's overlay DNS address (dns.addr), port 53, besides -l's: what
+ * the clients' tunnels put on their interface. Bound with IP_FREEBIND, so
+ * before the address is there and across tunnel restarts; followed when
+ * the map moves it. A failure (no CAP_NET_BIND_SERVICE, say) is logged,
+ * and -l's addresses still answer. */
+static void follow_overlay_dns(json_t *settings)
+{
+	const char *text = json_string_value(json_object_get(json_object_get(settings, "dns"), "addr"));
+	char want[ADDR_STRLEN] = "";
+	struct addr a;
+
+	if (text && addr_parse(text, &a) == 0)
+		addr_str(&a, want);
+	if (!strcmp(want, d.overlay_dns))
+		return;
+	if (d.overlay_dns[0]) {
+		server_unlisten(d.server, d.overlay_dns, 53);
+		log_info("no longer answering on %s port 53 (the map's DNS address moved)", d.overlay_dns);
+	}
+	d.overlay_dns[0] = '\0';
+	if (!want[0])
+		return;
+	for (int i = 0; i < opt.nlisten; i++) {
+		struct addr l;
+		uint16_t port;
+
+		if (parse_listen(opt.listen[i], &l, &port) == 0 && addr_equal(&l, &a) && port == 53)
+			return; /* -l has it already */
+	}
+	if (server_listen(d.server, want, 53) < 0) {
+		log_error("unable to answer on the map's DNS address %s port 53: %s", want, strerror(errno));
+		return;
+	}
+	snprintf(d.overlay_dns, sizeof d.overlay_dns, "%s", want);
+	log_info("answering on %s port 53 (UDP and TCP), the map's DNS address", want);
+}
+
 /* Each map version: new private zones, and unbound told to refuse them.
  * Nothing is answered before the first map: until then we would not know
  * which names must stay private. */
@@ -218,6 +256,7 @@ static void on_map(struct mapwatch *w, void *arg)
 		 (long long)mapwatch_version(w), zones_count_names(d.zones), json_array_size(d.refused));
 	if (!d.serving)
 		start_serving();
+	follow_overlay_dns(mapwatch_settings(w));
 }
 
 static void on_request(struct ipc_conn *c, const char *op, json_t *req, void *arg)
@@ -227,10 +266,11 @@ static void on_request(struct ipc_conn *c, const char *op, json_t *req, void *ar
 		ipc_reply_error(c, req, "unknown op '%s'", op);
 		return;
 	}
-	ipc_reply_ok(c, req, json_pack("{s:s,s:I,s:b,s:O,s:O,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	ipc_reply_ok(c, req, json_pack("{s:s,s:I,s:b,s:s,s:O,s:O,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"prog", "p2p-dnsd",
 		"map_version", (json_int_t)mapwatch_version(d.watch),
 		"serving", d.serving,
+		"overlay_dns", d.overlay_dns,
 		"zones", d.refused ? d.refused : json_null(),
 		"upstreams", d.upstreams,
 		"recursion", opt.recursion,

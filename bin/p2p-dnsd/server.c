@@ -552,8 +552,7 @@ int server_listen(struct server *s, const char *addr, uint16_t port)
 	if (u < 0)
 		return -1;
 	t = open_listener(SOCK_STREAM, &sa, len);
-	if (t < 0 || loop_add_fd(s->loop, u, EPOLLIN, on_udp, s) < 0 ||
-	    loop_add_fd(s->loop, t, EPOLLIN, on_accept, s) < 0) {
+	if (t < 0 || loop_add_fd(s->loop, u, EPOLLIN, on_udp, s) < 0) {
 		int saved = errno;
 
 		close(u);
@@ -562,9 +561,59 @@ int server_listen(struct server *s, const char *addr, uint16_t port)
 		errno = saved;
 		return -1;
 	}
+	if (loop_add_fd(s->loop, t, EPOLLIN, on_accept, s) < 0) {
+		int saved = errno;
+
+		loop_del_fd(s->loop, u);
+		close(u);
+		close(t);
+		errno = saved;
+		return -1;
+	}
 	s->fds[s->nfds++] = u;
 	s->fds[s->nfds++] = t;
 	return 0;
+}
+
+/* Is FD bound to ADDR (text) and PORT? */
+static int bound_to(int fd, const char *addr, uint16_t port)
+{
+	union sa_any sa;
+	socklen_t len = sizeof sa;
+	char text[INET6_ADDRSTRLEN];
+	const void *a;
+
+	if (getsockname(fd, &sa.sa, &len) < 0)
+		return 0;
+	if (sa.sa.sa_family == AF_INET) {
+		a = &sa.in.sin_addr;
+		if (ntohs(sa.in.sin_port) != port)
+			return 0;
+	} else if (sa.sa.sa_family == AF_INET6) {
+		a = &sa.in6.sin6_addr;
+		if (ntohs(sa.in6.sin6_port) != port)
+			return 0;
+	} else {
+		return 0;
+	}
+	return inet_ntop(sa.sa.sa_family, a, text, sizeof text) && !strcmp(text, addr);
+}
+
+int server_unlisten(struct server *s, const char *addr, uint16_t port)
+{
+	int found = 0;
+
+	for (int i = 0; i < s->nfds;) {
+		if (!bound_to(s->fds[i], addr, port)) {
+			i++;
+			continue;
+		}
+		loop_del_fd(s->loop, s->fds[i]);
+		close(s->fds[i]);
+		s->fds[i] = s->fds[--s->nfds];
+		found = 1;
+	}
+	return found ? 0 : -1;
 }
 
 void server_free(struct server *s)

@@ -155,6 +155,24 @@ check "a resource added to the map resolves within a second ($ms ms)" [ "$ms" -l
 check "... with no restart of p2p-dnsd" [ "$(dnsd_pid)" = "$pid0" ]
 check "... and its PTR too" [ "$(dig_short -x 100.96.128.30)" = wiki.example.internal. ]
 
+# ---- the map's overlay DNS address ----
+
+status() { on_client p2p ipc /run/p2p/dnsd.sock '{"id":1,"op":"status"}'; }
+odns=$(status | jq -r .overlay_dns)
+check "p2p-dnsd also answers on the map's overlay DNS address ($odns)" \
+	sh -c '[ "$("$@")" = 100.96.128.20 ]' sh p2p-lab -n "$name" exec client -- \
+	kdig @"$odns" +short +retry=0 +timeout=3 vault.example.internal
+jq '.version += 1 | .dns.addr = "100.96.0.53"' "$map" >"$T/map.json" &&
+	cp "$T/map.json" "$map.new" && mv "$map.new" "$map"
+check "the map moves it: p2p-dnsd follows" \
+	wait_for 5 sh -c '"$@" | jq -e ".overlay_dns == \"100.96.0.53\"" >/dev/null' sh \
+	p2p-lab -n "$name" exec client -- p2p ipc /run/p2p/dnsd.sock '{"id":1,"op":"status"}'
+check "... and answers there once the tunnel has put it on p2p0" \
+	wait_for 5 sh -c '[ "$("$@")" = 100.96.128.20 ]' sh p2p-lab -n "$name" exec client -- \
+	kdig @100.96.0.53 +short +retry=0 +timeout=1 vault.example.internal
+check "... and no longer on the old one" \
+	sh -c 'a=$1; shift; ! "$@" | grep -qF " $a:53 "' sh "$odns" p2p-lab -n "$name" exec client -- ss -lnu
+
 # ---- leaks: what reaches the lab's internet DNS ----
 
 # The private names, spelt every way a resolver or a user might, with the
@@ -208,6 +226,9 @@ wait_for 10 p2p-lab -n "$name" exec client -- ip link show p2p0
 s6-svc -r "$(svc client p2p-tunnel)"
 wait "$asker"
 check "client: p2p-tunnel is back" wait_for 10 p2p-lab -n "$name" exec client -- ping -c 1 -W 1 100.96.128.20
+check "... and the overlay DNS address answers again, p2p-dnsd untouched" \
+	wait_for 5 sh -c '[ "$("$@")" = 100.96.128.20 ]' sh p2p-lab -n "$name" exec client -- \
+	kdig @100.96.0.53 +short +retry=0 +timeout=1 vault.example.internal
 n3=$(wc -l <"$queries")
 check "while the tunnel restarted: $((n3 - n2)) more reached the internet DNS, none private" \
 	sh -c '[ "$1" -eq 0 ]' sh "$(private_leaks)"

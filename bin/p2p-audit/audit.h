@@ -323,9 +323,6 @@ void forwarder_kick(struct forwarder *f);
 void forwarder_done(struct forwarder *f, int ok, uint64_t restart_at, const char *error);
 /* The connection broke: resend what is delivered but not settled. */
 void forwarder_broken(struct forwarder *f, const char *why);
-/* The receiver closed cleanly, having read all: everything delivered is
- * settled. */
-void forwarder_settle_all(struct forwarder *f);
 /* Persist what is settled now (at exit). */
 void forwarder_flush(struct forwarder *f);
 void forwarder_free(struct forwarder *f);

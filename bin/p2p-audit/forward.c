@@ -324,13 +324,6 @@ void forwarder_broken(struct forwarder *f, const char *why)
 		kick_later(f, BACKOFF_MIN_MS);
 }
 
-void forwarder_settle_all(struct forwarder *f)
-{
-	f->settled = f->delivered;
-	f->nunsettled = 0;
-	schedule_persist(f);
-}
-
 void forwarder_flush(struct forwarder *f)
 {
 	f->stopping = 1;

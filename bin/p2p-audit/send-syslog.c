@@ -5,13 +5,13 @@
  * RFC 5425 has no acknowledgement. A batch counts as delivered once its
  * bytes are written and the server's TCP has acknowledged all of them (the
  * socket's send queue, SIOCOUTQ, is empty), and as settled a second later
- * if the connection has not been reset meanwhile. A reset (the server died
- * with data unread) sends everything not settled again; a clean close (the
- * server read everything first) settles it all. So records are repeated
- * rather than lost, except by a server that takes data into its TCP buffer
- * and then stalls for longer than the settle time before dying. A server
- * that closes with nothing unread sends a FIN; data sent after that draws
- * a reset, seen as EPIPE: still a clean close for what came before. */
+ * if the connection has not broken meanwhile. Whenever it breaks, however
+ * it breaks, everything not settled is sent again: a FIN or a TLS
+ * close_notify does not prove the server read what its TCP took (rsyslog
+ * may close with data unread, and the test saw it lose records when a
+ * close was taken for proof). So records are repeated rather than lost,
+ * except by a server that takes data into its TCP buffer and then stalls
+ * for longer than the settle time before dying. */
 #include "audit.h"
 
 #include <errno.h>
@@ -81,8 +81,8 @@ static void close_conn(struct slog *s, int polite)
 	ERR_clear_error();
 }
 
-/* The connection is gone. CLEAN: the server closed after reading all. */
-static void broken(struct slog *s, const char *why, int clean)
+/* The connection is gone: what is not settled is sent again. */
+static void broken(struct slog *s, const char *why)
 {
 	int was_sending = s->sending;
 
@@ -91,10 +91,7 @@ static void broken(struct slog *s, const char *why, int clean)
 	s->outlen = s->outoff = 0;
 	if (was_sending)
 		forwarder_done(s->f, 0, 0, why);
-	if (clean)
-		forwarder_settle_all(s->f);
-	else
-		forwarder_broken(s->f, why);
+	forwarder_broken(s->f, why);
 }
 
 static void try_connect(struct slog *s);
@@ -107,7 +104,7 @@ static void next_address(struct slog *s, const char *why)
 		try_connect(s);
 		return;
 	}
-	broken(s, why, 0);
+	broken(s, why);
 }
 
 static void on_connect_timeout(struct loop *loop, void *arg)
@@ -174,11 +171,7 @@ static void write_some(struct slog *s)
 		snprintf(why, sizeof why, "writing to %s: %s", s->dest,
 			 e == SSL_ERROR_SYSCALL && errno ? strerror(errno)
 							 : tls_errors(detail, sizeof detail));
-		/* EPIPE: the server's reset came after its FIN, and a FIN is
-		 * only sent by a close with nothing left unread: what it
-		 * acknowledged before was read. ECONNRESET: it closed with
-		 * data unread, or died. */
-		broken(s, why, e == SSL_ERROR_SYSCALL && errno == EPIPE);
+		broken(s, why);
 		return;
 	}
 	set_events(s, EPOLLIN);
@@ -199,7 +192,7 @@ static void on_drain(struct loop *loop, void *arg)
 	if (ioctl(s->fd, SIOCOUTQ, &queued) < 0) {
 		snprintf(why, sizeof why, "unable to see what %s acknowledged: %s", s->dest,
 			 strerror(errno));
-		broken(s, why, 0);
+		broken(s, why);
 		return;
 	}
 	if (queued == 0) {
@@ -211,7 +204,7 @@ static void on_drain(struct loop *loop, void *arg)
 	if (loop_now_ms() > s->deadline) {
 		snprintf(why, sizeof why, "%s has not taken %d bytes for %d s", s->dest, queued,
 			 DRAIN_TIMEOUT_MS / 1000);
-		broken(s, why, 0);
+		broken(s, why);
 		return;
 	}
 	s->timer = loop_timer_add(s->loop, 2, on_drain, s);
@@ -288,13 +281,14 @@ static void read_some(struct slog *s)
 		    (e == SSL_ERROR_SYSCALL && errno == 0) ||
 		    (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
 			snprintf(why, sizeof why, "%s closed the connection", s->dest);
-			broken(s, why, 1);
+			ERR_clear_error();
+			broken(s, why);
 			return;
 		}
 		snprintf(why, sizeof why, "the connection to %s: %s", s->dest,
 			 e == SSL_ERROR_SYSCALL && errno ? strerror(errno)
 							 : tls_errors(detail, sizeof detail));
-		broken(s, why, 0);
+		broken(s, why);
 		return;
 	}
 }

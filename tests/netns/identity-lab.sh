@@ -5,11 +5,13 @@
 #
 #   test (as p2p-tlsterm will) ── check ──> ny: p2p-authz (policy.json, idp.jwks, the map)
 #                              ── log ───> ny: p2p-audit ── HTTPS, client cert ──> control: p2p-audit -L
+#                                                       └── syslog over TLS ────> control: rsyslogd
 #
 # alice /alice allow, bob /alice 403, no token /alice 401, /public allow
 # for any valid token, /health allow without one; each decision in ny's
 # audit trail with the identity and the rule, the chain verified by
-# p2p-audit -V, and the same records at the collector, once each.
+# p2p-audit -V, and the same records at the collector and in a real
+# rsyslog's file, once each.
 # shellcheck disable=SC2016 # sh -c '...' sh ARGS
 . "$(dirname "$0")/../lib.sh"
 
@@ -122,5 +124,15 @@ check "the collector on control has the 8 records (HTTPS with ny's certificate)"
 check "... byte for byte ny's, once each" \
 	sh -c 'cat "$1"/audit*.log >"$3" && cat "$2"/audit*.log | cmp -s - "$3"' sh "$trail" "$collected" "$T/trail"
 check "p2p-audit -V verifies the collector's copy" p2p-audit -V "$collected"
+if [ -d "$state/nodes/control/service/lab-syslog" ]; then
+	syslogged=$state/nodes/control/log/syslog/ny.log
+	check "rsyslog on control (RFC 5425, TLS) has the 8 records from ny" \
+		wait_for 15 sh -c '[ "$(jq -s "map(select(.type == \"request\")) | length" "$1" 2>/dev/null)" -eq 8 ]' \
+		sh "$syslogged"
+	check "... the lines of ny's trail, byte for byte" sh -c 'cat "$1"/audit*.log | cmp -s - "$2"' sh "$trail" "$syslogged"
+	check "p2p-audit -V verifies the chain in rsyslog's file" p2p-audit -V "$syslogged"
+else
+	skip "identity-lab: rsyslog on control: rsyslog or rsyslog-openssl is not installed (make deps)"
+fi
 
 finish

@@ -101,11 +101,27 @@ check "bob's token, /bob: allow" decides "allow 200" apps GET /bob "$bob"
 check "a forged token (alice's, re-signed by nobody): 401" \
 	decides "deny 401" apps GET /alice "${alice%.*}.$(printf 'forged' | base64 | tr -d '=')"
 
+# A 100 KiB token (signed by the lab's IdP) cannot cross one IPC line
+# (64 KiB): the proxy passes its first 60000 bytes (p2p-ipc(7)), and
+# p2p-authz refuses a token over its limit unread.
+/usr/bin/python3 - "$state/idp/idp.key" >"$T/big" <<'EOF'
+import sys, time, jwt
+from cryptography.hazmat.primitives import serialization
+key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), password=None)
+now = int(time.time())
+print(jwt.encode({"iss": "https://idp.lab.internal", "aud": "p2p-lab", "sub": "alice",
+                  "preferred_username": "alice", "iat": now, "nbf": now, "exp": now + 600,
+                  "pad": "x" * 100 * 1024}, key, algorithm="RS256"))
+EOF
+check "a 100 KiB token, as a proxy passes it (cut at 60000 bytes): 401" \
+	decides "deny 401" apps GET /alice "$(head -c 60000 "$T/big")"
+check "... as too large" jq -e '.reason | test("large|long|limit")' "$T/decision"
+
 # ---- the audit trail on ny, and at the collector ----
 
 trail=$state/nodes/ny/lib/audit
-check "ny's trail holds the 8 decisions" \
-	[ "$(cat "$trail"/audit*.log | jq -s 'map(select(.type == "request")) | length')" -eq 8 ]
+check "ny's trail holds the 9 decisions" \
+	[ "$(cat "$trail"/audit*.log | jq -s 'map(select(.type == "request")) | length')" -eq 9 ]
 check "... alice's allow with her identity and the rule" \
 	sh -c 'cat "$1"/audit*.log | jq -se "any(.[]; .user == \"alice\" and .path == \"/alice\" and
 		.decision == \"allow\" and .rule == \"apps/routes/2\" and .auth == \"jwt\" and .groups == [\"eng\"])"
@@ -118,16 +134,16 @@ check "... the 401 without a user" \
 	sh "$trail"
 check "p2p-audit -V verifies ny's chain" p2p-audit -V "$trail"
 collected=$state/nodes/control/lib/collector/ny
-check "the collector on control has the 8 records (HTTPS with ny's certificate)" \
-	wait_for 15 sh -c '[ "$(cat "$1"/audit*.log 2>/dev/null | jq -s "map(select(.type == \"request\")) | length")" -eq 8 ]' \
+check "the collector on control has the 9 records (HTTPS with ny's certificate)" \
+	wait_for 15 sh -c '[ "$(cat "$1"/audit*.log 2>/dev/null | jq -s "map(select(.type == \"request\")) | length")" -eq 9 ]' \
 	sh "$collected"
 check "... byte for byte ny's, once each" \
 	sh -c 'cat "$1"/audit*.log >"$3" && cat "$2"/audit*.log | cmp -s - "$3"' sh "$trail" "$collected" "$T/trail"
 check "p2p-audit -V verifies the collector's copy" p2p-audit -V "$collected"
 if [ -d "$state/nodes/control/service/lab-syslog" ]; then
 	syslogged=$state/nodes/control/log/syslog/ny.log
-	check "rsyslog on control (RFC 5425, TLS) has the 8 records from ny" \
-		wait_for 15 sh -c '[ "$(jq -s "map(select(.type == \"request\")) | length" "$1" 2>/dev/null)" -eq 8 ]' \
+	check "rsyslog on control (RFC 5425, TLS) has the 9 records from ny" \
+		wait_for 15 sh -c '[ "$(jq -s "map(select(.type == \"request\")) | length" "$1" 2>/dev/null)" -eq 9 ]' \
 		sh "$syslogged"
 	check "... the lines of ny's trail, byte for byte" sh -c 'cat "$1"/audit*.log | cmp -s - "$2"' sh "$trail" "$syslogged"
 	check "p2p-audit -V verifies the chain in rsyslog's file" p2p-audit -V "$syslogged"

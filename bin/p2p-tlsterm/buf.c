@@ -1,0 +1,71 @@
+/* buf.c: a fixed-capacity byte buffer. Every buffer of a connection is
+ * bounded: when one is full the side filling it stops reading, which is
+ * how back-pressure reaches the sender. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsterm.h"
+
+int buf_init(struct buf *b, size_t cap)
+{
+	b->start = b->end = 0;
+	b->cap = cap;
+	b->data = malloc(cap);
+	return b->data ? 0 : -1;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->start = b->end = b->cap = 0;
+}
+
+size_t buf_space(struct buf *b)
+{
+	if (b->start == b->end) {
+		b->start = b->end = 0;
+	} else if (b->start > 0 && b->cap - b->end < b->cap / 2) {
+		memmove(b->data, b->data + b->start, b->end - b->start);
+		b->end -= b->start;
+		b->start = 0;
+	}
+	return b->cap - b->end;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+	b->start += n;
+	if (b->start >= b->end)
+		b->start = b->end = 0;
+}
+
+int buf_put(struct buf *b, const void *p, size_t n)
+{
+	if (buf_space(b) < n) {
+		if (b->start == 0 || b->cap - buf_len(b) < n)
+			return -1;
+		memmove(b->data, b->data + b->start, buf_len(b));
+		b->end -= b->start;
+		b->start = 0;
+	}
+	memcpy(b->data + b->end, p, n);
+	b->end += n;
+	return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	char tmp[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		return -1;
+	return buf_put(b, tmp, (size_t)n);
+}

@@ -1,0 +1,280 @@
+/* jsonl.c: requests to another daemon's JSON-lines socket (p2p-ipc.7) from
+ * the event loop, without blocking it: one connection, many requests in
+ * flight, replies matched by id. When the daemon goes away every request
+ * in flight fails at once (the proxy answers 503, never a silent allow),
+ * and the next request connects again. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "tlsterm.h"
+
+#define JSONL_OUT_MAX (16u << 20)
+
+struct call {
+	json_int_t id;
+	uint64_t deadline;
+	jsonl_fn *fn;
+	void *ctx;
+	struct call *next;
+};
+
+struct jsonl {
+	struct loop *loop;
+	char path[108];
+	int fd;
+	json_int_t next_id;
+	struct call *calls, **tail;
+	size_t ncalls;
+	char *out;
+	size_t outlen, outcap;
+	char in[IPC_LINE_MAX + 1];
+	size_t inlen;
+	int warned;
+};
+
+static void on_event(struct loop *loop, int fd, uint32_t events, void *arg);
+
+struct jsonl *jsonl_new(struct loop *loop, const char *path)
+{
+	struct jsonl *j = calloc(1, sizeof *j);
+
+	if (!j)
+		return NULL;
+	j->loop = loop;
+	j->fd = -1;
+	j->tail = &j->calls;
+	snprintf(j->path, sizeof j->path, "%s", path);
+	return j;
+}
+
+/* Every call in flight fails with WHY; the connection is closed. */
+static void drop(struct jsonl *j, const char *why)
+{
+	struct call *c = j->calls;
+
+	if (j->fd >= 0) {
+		loop_del_fd(j->loop, j->fd);
+		close(j->fd);
+		j->fd = -1;
+	}
+	j->calls = NULL;
+	j->tail = &j->calls;
+	j->ncalls = 0;
+	j->outlen = j->inlen = 0;
+	while (c) {
+		struct call *next = c->next;
+
+		if (c->fn)
+			c->fn(c->ctx, NULL, why);
+		free(c);
+		c = next;
+	}
+}
+
+void jsonl_free(struct jsonl *j)
+{
+	if (!j)
+		return;
+	drop(j, "shutting down");
+	free(j->out);
+	free(j);
+}
+
+int jsonl_connected(const struct jsonl *j)
+{
+	return j->fd >= 0;
+}
+
+size_t jsonl_pending(const struct jsonl *j)
+{
+	return j->ncalls;
+}
+
+int jsonl_ready(struct jsonl *j)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (j->fd >= 0)
+		return 0;
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", j->path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		if (!j->warned++)
+			log_warning("unable to connect to %s: %s", j->path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (loop_add_fd(j->loop, fd, EPOLLIN, on_event, j) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (j->warned)
+		log_info("connected to %s again", j->path);
+	j->warned = 0;
+	j->fd = fd;
+	return 0;
+}
+
+static void flush(struct jsonl *j)
+{
+	while (j->outlen) {
+		ssize_t n = send(j->fd, j->out, j->outlen, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			log_warning("%s: %s", j->path, strerror(errno));
+			drop(j, "the daemon went away");
+			return;
+		}
+		memmove(j->out, j->out + n, j->outlen - (size_t)n);
+		j->outlen -= (size_t)n;
+	}
+	loop_mod_fd(j->loop, j->fd, EPOLLIN | (j->outlen ? EPOLLOUT : 0));
+}
+
+int jsonl_call(struct jsonl *j, json_t *req, uint64_t timeout_ms, jsonl_fn *fn, void *ctx)
+{
+	struct call *c;
+	char *line;
+	size_t n;
+
+	if (jsonl_ready(j) < 0 || !(c = calloc(1, sizeof *c))) {
+		json_decref(req);
+		return -1;
+	}
+	c->id = ++j->next_id;
+	json_object_set_new(req, "id", json_integer(c->id));
+	line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	n = line ? strlen(line) : 0;
+	if (!line || n >= IPC_LINE_MAX || j->outlen + n + 1 > JSONL_OUT_MAX) {
+		free(line);
+		free(c);
+		return -1;
+	}
+	if (j->outlen + n + 1 > j->outcap) {
+		size_t cap = (j->outlen + n + 1) * 2;
+		char *p = realloc(j->out, cap);
+
+		if (!p) {
+			free(line);
+			free(c);
+			return -1;
+		}
+		j->out = p;
+		j->outcap = cap;
+	}
+	memcpy(j->out + j->outlen, line, n);
+	j->out[j->outlen + n] = '\n';
+	j->outlen += n + 1;
+	free(line);
+	c->deadline = loop_now_ms() + timeout_ms;
+	c->fn = fn;
+	c->ctx = ctx;
+	*j->tail = c;
+	j->tail = &c->next;
+	j->ncalls++;
+	flush(j);
+	return 0;
+}
+
+void jsonl_cancel(struct jsonl *j, void *ctx)
+{
+	for (struct call *c = j->calls; c; c = c->next)
+		if (c->ctx == ctx)
+			c->fn = NULL;
+}
+
+/* Take the call ID out of the list. */
+static struct call *take(struct jsonl *j, json_int_t id)
+{
+	for (struct call **pp = &j->calls; *pp; pp = &(*pp)->next) {
+		struct call *c = *pp;
+
+		if (c->id != id)
+			continue;
+		*pp = c->next;
+		if (!*pp)
+			j->tail = pp;
+		j->ncalls--;
+		return c;
+	}
+	return NULL;
+}
+
+static void on_line(struct jsonl *j, const char *line, size_t len)
+{
+	json_error_t err;
+	json_t *reply = json_loadb(line, len, 0, &err);
+	struct call *c;
+
+	if (!reply || !json_is_integer(json_object_get(reply, "id"))) {
+		log_warning("%s: a reply that is not JSON with an id: ignored", j->path);
+		json_decref(reply);
+		return;
+	}
+	c = take(j, json_integer_value(json_object_get(reply, "id")));
+	if (c && c->fn)
+		c->fn(c->ctx, reply, NULL);
+	free(c);
+	json_decref(reply);
+}
+
+static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct jsonl *j = arg;
+	ssize_t n;
+
+	(void)loop;
+	(void)fd;
+	if (events & EPOLLOUT)
+		flush(j);
+	if (j->fd < 0 || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	n = read(j->fd, j->in + j->inlen, sizeof j->in - 1 - j->inlen);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		log_warning("%s: %s", j->path, n == 0 ? "the daemon closed the connection" : strerror(errno));
+		drop(j, "the daemon went away");
+		return;
+	}
+	j->inlen += (size_t)n;
+	for (;;) {
+		char *nl = memchr(j->in, '\n', j->inlen);
+		size_t len;
+
+		if (!nl)
+			break;
+		len = (size_t)(nl - j->in);
+		on_line(j, j->in, len);
+		if (j->fd < 0)
+			return;
+		memmove(j->in, nl + 1, j->inlen - len - 1);
+		j->inlen -= len + 1;
+	}
+	if (j->inlen == sizeof j->in - 1) {
+		log_warning("%s: a reply line over %d bytes", j->path, IPC_LINE_MAX);
+		drop(j, "a reply too long");
+	}
+}
+
+void jsonl_sweep(struct jsonl *j, uint64_t now)
+{
+	for (struct call *c = j->calls; c; c = c->next)
+		if (c->deadline <= now) {
+			log_warning("%s: no reply within the time allowed: reconnecting", j->path);
+			drop(j, "no reply in time");
+			return;
+		}
+}

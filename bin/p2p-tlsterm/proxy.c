@@ -1,0 +1,557 @@
+/* proxy.c: one request, from its head to its audit record.
+ *
+ *   head parsed ─> resource by Host (and SNI) ─> p2p-audit reachable?
+ *     ─> p2p-authz check ─ deny ─> 400/401/403/503 made here
+ *                        └ allow ─> route ─> head rebuilt for the upstream
+ *     ─> upstream (pool or new) ─> body both ways, bounded ─> audit record
+ *
+ * The client's identity headers never pass: p2p-authz names the ones to
+ * strip, and the forwarded head is rebuilt field by field from the parsed
+ * request without them, without hop-by-hop fields, and without any
+ * X-Forwarded-* or Forwarded the client wrote; the proxy's own come last. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "tlsterm.h"
+
+static uint64_t request_counter;
+static uint32_t request_salt;
+
+struct exchange *exchange_new(struct client *c, struct http_msg *req, int32_t stream)
+{
+	struct exchange *ex = calloc(1, sizeof *ex);
+
+	if (!ex)
+		return NULL;
+	if (buf_init(&ex->reqb, tt.o.buffer) < 0 || buf_init(&ex->respb, tt.o.buffer) < 0) {
+		buf_free(&ex->reqb);
+		free(ex);
+		return NULL;
+	}
+	if (!request_salt && RAND_bytes((unsigned char *)&request_salt, sizeof request_salt) != 1)
+		request_salt = 1;
+	ex->c = c;
+	ex->stream = stream;
+	ex->req = *req;
+	memset(req, 0, sizeof *req);
+	ex->start_ms = ex->progress_ms = loop_now_ms();
+	clock_gettime(CLOCK_REALTIME, &ex->start_wall);
+	snprintf(ex->request_id, sizeof ex->request_id, "%08x%012llx", request_salt,
+		 (unsigned long long)++request_counter);
+	snprintf(ex->resource, sizeof ex->resource, "%s", c->resource);
+	ex->keep_alive = ex->req.keep_alive;
+	switch (ex->req.body) {
+	case BODY_LENGTH:
+		ex->req_left = ex->req.length;
+		ex->req_done = ex->req_left == 0;
+		break;
+	case BODY_CHUNKED:
+		break;
+	default:
+		ex->req_done = 1;
+	}
+	tt.st.requests++;
+	return ex;
+}
+
+int exchange_wants_body(const struct exchange *ex)
+{
+	if (ex->tunnel || ex->tcp)
+		return !ex->down_eof && !ex->local;
+	return !ex->req_done && !ex->broken;
+}
+
+ssize_t exchange_request_body(struct exchange *ex, const char *in, size_t len)
+{
+	size_t used = 0;
+
+	if (ex->tunnel || ex->tcp || ex->req.body == BODY_LENGTH) {
+		size_t n = len, space = buf_space(&ex->reqb);
+
+		if (!ex->tunnel && !ex->tcp && n > ex->req_left)
+			n = (size_t)ex->req_left;
+		if (n > space)
+			n = space;
+		if (ex->local) {
+			/* answered already: what the client still sends is dropped */
+		} else if (buf_put(&ex->reqb, in, n) < 0) {
+			return 0;
+		}
+		if (!ex->tunnel && !ex->tcp) {
+			ex->req_left -= n;
+			ex->req_done = ex->req_left == 0;
+		}
+		ex->bytes_in += n;
+		if (n)
+			ex->progress_ms = loop_now_ms();
+		return (ssize_t)n;
+	}
+	while (used < len && !ex->req_done) {
+		const char *data, *why = NULL;
+		size_t u = 0, dlen = 0, space = buf_space(&ex->reqb);
+		int r = chunked_step(&ex->req_ck, in + used, len - used, space, &u, &data, &dlen, &why);
+
+		if (r < 0) {
+			log_info("%s: request %s: refused: %s", ex->c->src, ex->request_id, why);
+			snprintf(ex->reason, sizeof ex->reason, "malformed chunked body: %s", why);
+			return -1;
+		}
+		if (dlen && !ex->local && buf_put(&ex->reqb, data, dlen) < 0)
+			return -1;
+		used += u;
+		ex->req_done = r == 1;
+		if (u == 0)
+			break;
+	}
+	ex->bytes_in += used;
+	if (used)
+		ex->progress_ms = loop_now_ms();
+	return (ssize_t)used;
+}
+
+static void set_local_header(struct exchange *ex, const char *name, const char *value)
+{
+	if (!ex->local_headers)
+		ex->local_headers = json_object();
+	json_object_set_new(ex->local_headers, name, json_string(value));
+}
+
+void exchange_local(struct exchange *ex, int status, const char *why)
+{
+	char body[256];
+	int n;
+
+	if (ex->resp_head_sent) {
+		ex->broken = 1;
+		return;
+	}
+	jsonl_cancel(tt.authz, ex);
+	if (ex->up) {
+		upstream_release(ex->up, 0);
+		ex->up = NULL;
+	}
+	if (ex->resp_ready && !ex->local)
+		http_msg_free(&ex->resp);
+	ex->local = 1;
+	ex->tunnel = 0;
+	ex->status = status;
+	ex->resp_ready = 1;
+	ex->resp_done = 1;
+	if (why && !ex->reason[0])
+		snprintf(ex->reason, sizeof ex->reason, "%s", why);
+	ex->respb.start = ex->respb.end = 0;
+	n = snprintf(body, sizeof body, "%d %s\n", status, http_reason(status));
+	buf_put(&ex->respb, body, (size_t)n);
+	set_local_header(ex, "Content-Type", "text/plain; charset=utf-8");
+	set_local_header(ex, "Cache-Control", "no-store");
+	/* the rest of a body we will not read: the connection cannot go on */
+	if (!ex->req_done && ex->c && !ex->c->h2)
+		ex->keep_alive = 0;
+	if (ex->phase < PH_DONE)
+		ex->phase = PH_UPSTREAM;
+}
+
+void exchange_upstream_failed(struct exchange *ex, int status, const char *why)
+{
+	tt.st.upstream_failures++;
+	log_info("%s: request %s to %s: %s", ex->c->src, ex->request_id, ex->up_origin.key, why);
+	if (ex->resp_head_sent) {
+		snprintf(ex->reason, sizeof ex->reason, "%s", why);
+		ex->broken = 1;
+		ex->resp_done = 1;
+		return;
+	}
+	exchange_local(ex, status, why);
+}
+
+/* ---- the head for the upstream ---- */
+
+static int put(struct buf *b, const char *s, size_t n)
+{
+	return buf_put(b, s, n);
+}
+
+static int puts_(struct buf *b, const char *s)
+{
+	return buf_put(b, s, strlen(s));
+}
+
+static int in_list(json_t *list, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) && !strcasecmp(json_string_value(v), name))
+			return 1;
+	return 0;
+}
+
+static int forwarded_field(const char *name)
+{
+	return !strcasecmp(name, "forwarded") || !strncasecmp(name, "x-forwarded-", 12) ||
+	       !strcasecmp(name, "x-real-ip") || !strcasecmp(name, "host") ||
+	       !strcasecmp(name, "content-length") || !strcasecmp(name, "expect");
+}
+
+/* A Cookie value without the cookies named in DROP. */
+static void filter_cookies(struct buf *b, const char *value, json_t *drop)
+{
+	const char *p = value;
+	int first = 1;
+
+	while (*p) {
+		const char *end = strchr(p, ';'), *eq;
+		size_t n;
+		char name[256];
+
+		while (*p == ' ')
+			p++;
+		n = end ? (size_t)(end - p) : strlen(p);
+		eq = memchr(p, '=', n);
+		snprintf(name, sizeof name, "%.*s", (int)(eq ? (size_t)(eq - p) : n), p);
+		if (n && !in_list(drop, name)) {
+			if (!first)
+				puts_(b, "; ");
+			put(b, p, n);
+			first = 0;
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+}
+
+/* The head to send upstream: METHOD PATH HTTP/1.1, the client's fields
+ * but those that must not pass, then ours. */
+static int build_head(struct exchange *ex, const char *path)
+{
+	json_t *strip = json_object_get(ex->verdict, "strip"), *set = json_object_get(ex->verdict, "set");
+	json_t *cookies = json_object_get(ex->verdict, "strip_cookies");
+	const struct http_msg *m = &ex->req;
+	const char *host = m->host ? m->host : ex->c->default_name;
+	struct buf b;
+	const char *k;
+	json_t *v;
+
+	if (buf_init(&b, HTTP_HEAD_MAX * 2 + 16384) < 0)
+		return -1;
+	buf_printf(&b, "%s ", m->method);
+	puts_(&b, path);
+	puts_(&b, " HTTP/1.1\r\nHost: ");
+	puts_(&b, host);
+	puts_(&b, "\r\n");
+	for (size_t i = 0; i < m->nh; i++) {
+		const struct header *h = &m->h[i];
+
+		if (http_is_hop_by_hop(h->name, h->name_len) || forwarded_field(h->name) ||
+		    in_list(strip, h->name) || (!ex->c->h2 && http_connection_has(m, h->name)))
+			continue;
+		if (json_array_size(cookies) && !strcasecmp(h->name, "cookie")) {
+			size_t before = buf_len(&b);
+
+			puts_(&b, "Cookie: ");
+			filter_cookies(&b, h->value, cookies);
+			if (buf_len(&b) == before + 8)
+				b.end = b.start + before;   /* nothing left of it */
+			else
+				puts_(&b, "\r\n");
+			continue;
+		}
+		put(&b, h->name, h->name_len);
+		puts_(&b, ": ");
+		put(&b, h->value, h->value_len);
+		puts_(&b, "\r\n");
+	}
+	json_object_foreach(set, k, v) {
+		if (!json_is_string(v) || strpbrk(json_string_value(v), "\r\n"))
+			continue;
+		buf_printf(&b, "%s: ", k);
+		puts_(&b, json_string_value(v));
+		puts_(&b, "\r\n");
+	}
+	buf_printf(&b, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ",
+		   ex->c->peer_ip);
+	puts_(&b, host);
+	buf_printf(&b, "\r\nForwarded: for=%s%s%s%s;proto=https;host=\"", ex->c->peer.family == AF_INET6 ? "\"[" : "",
+		   ex->c->peer_ip, ex->c->peer.family == AF_INET6 ? "]\"" : "", "");
+	puts_(&b, host);
+	buf_printf(&b, "\"\r\nX-Request-Id: %s\r\n", ex->request_id);
+	if (ex->req.upgrade) {
+		const struct header *u = http_find(m, "upgrade");
+
+		puts_(&b, "Connection: upgrade\r\nUpgrade: ");
+		put(&b, u->value, u->value_len);
+		puts_(&b, "\r\n");
+	}
+	if (ex->req.body == BODY_LENGTH)
+		buf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)ex->req.length);
+	else if (ex->req.body == BODY_CHUNKED)
+		puts_(&b, "Transfer-Encoding: chunked\r\n");
+	if (puts_(&b, "\r\n") < 0) {
+		buf_free(&b);
+		return -1;
+	}
+	ex->up_head = b.data;
+	ex->up_head_len = buf_len(&b);
+	return 0;
+}
+
+/* The path the upstream gets: the route's prefix taken off when it says
+ * strip, under the upstream URL's own path. */
+static void upstream_path(char *out, size_t size, const struct origin *o, const struct route *rt,
+			  const char *norm, const char *query)
+{
+	const char *rest = norm;
+
+	if (rt && rt->strip) {
+		size_t n = strlen(rt->path);
+
+		if (rt->path[n - 1] == '/')
+			n--;
+		rest = norm + n;
+	}
+	snprintf(out, size, "%s%s%s%s%s", o->base, rest[0] == '/' ? "" : "/", rest, query ? "?" : "",
+		 query ? query : "");
+}
+
+static void allowed(struct exchange *ex)
+{
+	const struct resource *r = site_by_resource(tt.site, ex->resource);
+	const char *norm = json_string_value(json_object_get(ex->verdict, "path"));
+	const char *query = strchr(ex->req.target, '?'), *why = NULL;
+	const struct route *rt;
+	char path[HTTP_LINE_MAX + 1100];
+	int status = 502;
+
+	if (!r || r->tcp || !norm) {
+		exchange_local(ex, r ? 502 : 421, "the resource left the map");
+		return;
+	}
+	rt = site_route(r, norm);
+	ex->up_origin = rt ? rt->up : r->up;
+	upstream_path(path, sizeof path, &ex->up_origin, rt, norm, query ? query + 1 : NULL);
+	if (build_head(ex, path) < 0) {
+		exchange_local(ex, 431, "the head for the upstream is too large");
+		return;
+	}
+	ex->phase = PH_UPSTREAM;
+	ex->progress_ms = loop_now_ms();
+	if (!(ex->up = upstream_get(&ex->up_origin, ex, &status, &why))) {
+		exchange_upstream_failed(ex, status, why ? why : "unable to connect");
+		return;
+	}
+	if (ex->req.expect_continue && !ex->req_done)
+		ex->send_continue = 1;
+}
+
+static void on_verdict(void *ctx, json_t *reply, const char *err)
+{
+	struct exchange *ex = ctx;
+	json_int_t status;
+	const char *decision;
+
+	if (!reply || !json_is_true(json_object_get(reply, "ok"))) {
+		const char *e = reply ? json_string_value(json_object_get(reply, "error")) : err;
+
+		log_warning("request %s: p2p-authz: %s: answering 503", ex->request_id, e ? e : "error");
+		tt.st.authz_unavailable++;
+		exchange_local(ex, 503, "p2p-authz gave no decision");
+		client_kick(ex->c);
+		return;
+	}
+	ex->verdict = json_incref(reply);
+	status = json_integer_value(json_object_get(reply, "status"));
+	decision = json_string_value(json_object_get(reply, "decision"));
+	if (json_is_string(json_object_get(reply, "resource")))
+		snprintf(ex->resource, sizeof ex->resource, "%s",
+			 json_string_value(json_object_get(reply, "resource")));
+	if (decision && !strcmp(decision, "allow") && status == 200) {
+		if (ex->tcp)
+			ex->phase = PH_UPSTREAM;
+		else
+			allowed(ex);
+	} else {
+		const char *wa = json_string_value(json_object_get(reply, "www_authenticate"));
+
+		tt.st.denied++;
+		exchange_local(ex, status >= 400 && status <= 599 ? (int)status : 403, NULL);
+		if (wa && status == 401 && !strpbrk(wa, "\r\n"))
+			set_local_header(ex, "WWW-Authenticate", wa);
+	}
+	client_kick(ex->c);
+}
+
+static int is_ip_literal(const char *host, const struct client *c)
+{
+	char a[ADDR_STRLEN + 3];
+
+	snprintf(a, sizeof a, "%s", c->local.family == AF_INET6 ? "" : "");
+	addr_str(&c->local, a);
+	return !strncmp(host, a, strlen(a)) || host[0] == '[';
+}
+
+void exchange_start(struct exchange *ex)
+{
+	struct client *c = ex->c;
+	const char *host = ex->req.host, *sni = io_sni(&c->io);
+	const struct resource *r = NULL;
+
+	if (host)
+		r = site_by_name(tt.site, host);
+	if (!r && (!host || is_ip_literal(host, c)))
+		r = site_by_resource(tt.site, c->resource);
+	if (!r || r->tcp) {
+		exchange_local(ex, 421, "no resource has that name here");
+		return;
+	}
+	if (sni && site_by_name(tt.site, sni) != r) {
+		exchange_local(ex, 421, "the Host is not a name of the resource the TLS name chose");
+		return;
+	}
+	snprintf(ex->resource, sizeof ex->resource, "%s", r->name);
+	if (!audit_available()) {
+		tt.st.audit_unavailable++;
+		exchange_local(ex, 503, "p2p-audit cannot be reached");
+		return;
+	}
+	if (authz_ask(ex, on_verdict) < 0) {
+		tt.st.authz_unavailable++;
+		exchange_local(ex, 503, "p2p-authz cannot be reached");
+		return;
+	}
+	ex->phase = PH_AUTHZ;
+}
+
+struct exchange *exchange_tcp(struct client *c)
+{
+	struct http_msg m = { 0 };
+	struct exchange *ex;
+	const struct resource *r = site_by_resource(tt.site, c->resource);
+
+	m.block = strdup("CONNECT\0/");
+	if (!m.block)
+		return NULL;
+	m.method = m.block;
+	m.target = m.block + 8;
+	m.minor = 1;
+	if (!(ex = exchange_new(c, &m, 0))) {
+		free(m.block);
+		return NULL;
+	}
+	ex->tcp = 1;
+	ex->req_done = 0;
+	tt.st.tcp_sessions++;
+	if (!r || !r->tcp) {
+		snprintf(ex->reason, sizeof ex->reason, "the resource left the map");
+		ex->local = ex->resp_done = 1;
+		return ex;
+	}
+	snprintf(ex->up_origin.key, sizeof ex->up_origin.key, "tcp://%s", "");
+	{
+		char a[ADDR_STRLEN];
+
+		snprintf(ex->up_origin.key, sizeof ex->up_origin.key, "%s%s%s:%u",
+			 r->tcp_addr.family == AF_INET6 ? "[" : "", addr_str(&r->tcp_addr, a),
+			 r->tcp_addr.family == AF_INET6 ? "]" : "", r->tcp_port);
+	}
+	ex->phase = PH_AUTHZ;
+	if (!audit_available() || authz_ask(ex, on_verdict) < 0) {
+		snprintf(ex->reason, sizeof ex->reason, "%s cannot be reached",
+			 audit_available() ? "p2p-authz" : "p2p-audit");
+		ex->local = ex->resp_done = 1;
+	}
+	return ex;
+}
+
+/* TCP: once allowed, connect. */
+static int tcp_connect(struct exchange *ex)
+{
+	const struct resource *r = site_by_resource(tt.site, ex->resource);
+	int status = 502;
+
+	if (!r || !r->tcp || !(ex->up = upstream_tcp(&r->tcp_addr, r->tcp_port, ex, &status))) {
+		snprintf(ex->reason, sizeof ex->reason, "unable to connect to %.100s", ex->up_origin.key);
+		ex->local = ex->resp_done = 1;
+		return 1;
+	}
+	ex->status = 200;
+	return 1;
+}
+
+int exchange_pump_upstream(struct exchange *ex)
+{
+	int moved;
+
+	if (ex->tcp && ex->phase == PH_UPSTREAM && !ex->up && !ex->local && !ex->resp_done)
+		return tcp_connect(ex);
+	if (!ex->up)
+		return 0;
+	moved = upstream_pump(ex->up);
+	if (ex->up && ex->up->dead) {
+		upstream_release(ex->up, 0);
+		ex->up = NULL;
+		moved = 1;
+	}
+	return moved;
+}
+
+void exchange_sweep(struct exchange *ex, uint64_t now)
+{
+	struct upstream *up = ex->up;
+
+	if (ex->phase != PH_UPSTREAM || ex->local)
+		return;
+	if (up && (up->state == UP_CONNECTING || up->state == UP_TLS) && now >= up->deadline) {
+		tt.st.timeouts++;
+		exchange_upstream_failed(ex, 504, "no connection to the upstream in time");
+	} else if (up && !ex->resp_ready && !ex->tunnel && !ex->tcp &&
+		   now >= ex->progress_ms + tt.o.response_timeout_ms) {
+		tt.st.timeouts++;
+		exchange_upstream_failed(ex, 504, "no response from the upstream in time");
+	} else if (now >= ex->progress_ms + tt.o.body_timeout_ms && (ex->resp_ready || ex->tcp)) {
+		tt.st.timeouts++;
+		snprintf(ex->reason, sizeof ex->reason, "idle for %u ms", tt.o.body_timeout_ms);
+		ex->broken = 1;
+		ex->resp_done = 1;
+	}
+}
+
+void exchange_finish(struct exchange *ex)
+{
+	int reusable;
+
+	jsonl_cancel(tt.authz, ex);
+	if (!ex->audited && !ex->redirect)
+		audit_exchange(ex);
+	if (ex->status >= 100 && ex->status < 600)
+		tt.st.status[ex->status / 100]++;
+	if (ex->up) {
+		reusable = !ex->broken && !ex->tunnel && !ex->tcp && ex->resp_done && ex->req_done &&
+			   ex->resp_ready && !ex->local && ex->resp.keep_alive &&
+			   buf_len(&ex->up->in) == 0 && ex->up->body_end_queued;
+		upstream_release(ex->up, reusable);
+	}
+	http_msg_free(&ex->req);
+	if (!ex->local)
+		http_msg_free(&ex->resp);
+	json_decref(ex->verdict);
+	json_decref(ex->local_headers);
+	free(ex->up_head);
+	buf_free(&ex->reqb);
+	buf_free(&ex->respb);
+	free(ex);
+}
+
+void exchange_abort(struct exchange *ex, const char *why)
+{
+	if (!ex->reason[0] && why)
+		snprintf(ex->reason, sizeof ex->reason, "%s", why);
+	ex->broken = 1;
+	exchange_finish(ex);
+}

@@ -208,7 +208,8 @@ static int decode(const char *in, size_t len, size_t step, size_t maxdata, char 
 		r = chunked_step(&c, in + off, avail, maxdata, &used, &data, &dlen, &why);
 		if (r < 0)
 			return -1;
-		memcpy(out + *outlen, data, dlen);
+		if (dlen > 0) /* no data: DATA may be NULL */
+			memcpy(out + *outlen, data, dlen);
 		*outlen += dlen;
 		off += used;
 		if (r == 1) {

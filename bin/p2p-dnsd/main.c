@@ -52,9 +52,13 @@ static int parse_listen(const char *text, struct addr *a, uint16_t *port)
 {
 	static const uint8_t zero[16];
 
+	static const uint8_t mapped_any[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
 	*port = 53;
 	if (endpoint_parse(text, a, port) < 0 && addr_parse(text, a) < 0)
 		return -1;
+	if (a->family == AF_INET6 && !memcmp(a->bytes, mapped_any, 16))
+		return -1; /* ::ffff:0.0.0.0 is IPv4's wildcard */
 	return memcmp(a->bytes, zero, addr_len(a)) ? 0 : -1;
 }
 
@@ -76,9 +80,11 @@ static int parse_upstream(const char *text, struct addr *a, uint16_t *port)
 		char *end;
 		long p;
 
+		if (at[1] < '0' || at[1] > '9') /* strtol would take "+53", " 53" */
+			return -1;
 		errno = 0;
 		p = strtol(at + 1, &end, 10);
-		if (errno || end == at + 1 || *end || p < 1 || p > 65535)
+		if (errno || *end || p < 1 || p > 65535)
 			return -1;
 		*port = (uint16_t)p;
 	}
@@ -140,6 +146,23 @@ static int would_loop(json_t *upstreams)
 	return 0;
 }
 
+/* Is ADDR:PORT one of the upstreams in use? */
+static int is_upstream(const struct addr *a, uint16_t port)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(d.upstreams, i, v) {
+		struct addr up;
+		uint16_t up_port;
+
+		if (parse_upstream(json_string_value(v), &up, &up_port) == 0 && addr_equal(&up, a) &&
+		    up_port == port)
+			return 1;
+	}
+	return 0;
+}
+
 /* The upstreams: -f's, then -F's file as it is now. NULL (said why) when
  * there are none and no -R, or one of them is us. */
 static json_t *load_upstreams(void)
@@ -162,7 +185,9 @@ refused:
 	return NULL;
 }
 
-static void make_forwarder(void)
+/* A resolver for the upstreams and the zones as they are now, in place of
+ * the one there; -1 (the old one kept, said why) when it cannot be made. */
+static int make_forwarder(void)
 {
 	char err[512];
 	json_t *refuse = zones_list(d.zones);
@@ -170,19 +195,20 @@ static void make_forwarder(void)
 
 	if (d.refused && json_equal(d.refused, refuse) && d.fwd) {
 		json_decref(refuse);
-		return;
+		return 0;
 	}
 	f = forwarder_new(d.loop, d.upstreams, opt.recursion, opt.anchor, refuse, err, sizeof err);
 	if (!f) {
 		log_error("%s; %s", err, d.fwd ? "keeping the previous resolver" : "forwarding nothing");
 		json_decref(refuse);
-		return;
+		return -1;
 	}
 	forwarder_free(d.fwd);
 	d.fwd = f;
 	server_set_forwarder(d.server, f);
 	json_decref(d.refused);
 	d.refused = refuse;
+	return 0;
 }
 
 static void start_serving(void)
@@ -233,6 +259,11 @@ static void follow_overlay_dns(json_t *settings)
 		if (parse_listen(opt.listen[i], &l, &port) == 0 && addr_equal(&l, &a) && port == 53)
 			return; /* -l has it already */
 	}
+	if (is_upstream(&a, 53)) {
+		log_error("the map's DNS address %s port 53 is one of our upstreams: answering there "
+			  "would loop; not answering there", want);
+		return;
+	}
 	if (server_listen(d.server, want, 53) < 0) {
 		log_error("unable to answer on the map's DNS address %s port 53: %s", want, strerror(errno));
 		return;
@@ -251,9 +282,14 @@ static void on_map(struct mapwatch *w, void *arg)
 	(void)arg;
 	zones_load(d.zones, mapwatch_settings(w), resources, mapwatch_version(w));
 	json_decref(resources);
-	make_forwarder();
-	log_info("map version %lld: %zu private names in %zu zones",
-		 (long long)mapwatch_version(w), zones_count_names(d.zones), json_array_size(d.refused));
+	(void)make_forwarder(); /* on failure the zones are still answered here */
+	{
+		json_t *zones = zones_list(d.zones);
+
+		log_info("map version %lld: %zu private names in %zu zones",
+			 (long long)mapwatch_version(w), zones_count_names(d.zones), json_array_size(zones));
+		json_decref(zones);
+	}
 	if (!d.serving)
 		start_serving();
 	follow_overlay_dns(mapwatch_settings(w));
@@ -300,11 +336,21 @@ static void on_sighup(struct loop *loop, int signo, void *arg)
 		log_error("SIGHUP: keeping the previous %zu upstreams", json_array_size(d.upstreams));
 		return;
 	}
-	json_decref(d.upstreams);
-	d.upstreams = fresh;
-	json_decref(d.refused);
-	d.refused = NULL;
-	make_forwarder();
+	{
+		json_t *old = d.upstreams, *old_refused = d.refused;
+
+		d.upstreams = fresh;
+		d.refused = NULL; /* rebuild even when the zones are the same */
+		if (make_forwarder() < 0) {
+			d.upstreams = old;
+			d.refused = old_refused;
+			json_decref(fresh);
+			log_error("SIGHUP: keeping the previous %zu upstreams", json_array_size(old));
+			return;
+		}
+		json_decref(old);
+		json_decref(old_refused);
+	}
 	log_info("SIGHUP: resolver rebuilt with %zu upstreams", json_array_size(d.upstreams));
 }
 

@@ -224,7 +224,7 @@ static int add_parents(struct zones *n, const char *name)
 	for (size_t i = 0; i < n->nlist; i++) {
 		const struct zone *zn = &n->list[i];
 
-		if (!zn->reverse && zn->len < len && name[len - zn->len - 1] == '.' &&
+		if (zn->len < len && name[len - zn->len - 1] == '.' &&
 		    !memcmp(name + len - zn->len, zn->name, zn->len) && zn->len >= apex_len) {
 			apex = zn->name;
 			apex_len = zn->len;
@@ -236,6 +236,27 @@ static int add_parents(struct zones *n, const char *name)
 	     dot = strchr(dot + 1, '.'))
 		if (table_put(&n->parents, dot + 1, NULL) < 0)
 			return -1;
+	return 0;
+}
+
+/* The PTR names' parents in the reverse zones exist too
+ * ("128.96.100.in-addr.arpa" above "20.128.96.100.in-addr.arpa"). */
+static int add_reverse_parents(struct zones *n)
+{
+	const char *addr;
+	json_t *v;
+
+	json_object_foreach(n->ptr, addr, v) {
+		struct addr a;
+		char name[64];
+
+		if (addr_parse(addr, &a) < 0 || a.family != AF_INET)
+			continue;
+		snprintf(name, sizeof name, "%u.%u.%u.%u.in-addr.arpa", a.bytes[3], a.bytes[2],
+			 a.bytes[1], a.bytes[0]);
+		if (add_parents(n, name) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -300,7 +321,7 @@ static int build(struct zones *n, json_t *settings, json_t *resources, json_int_
 				return -1;
 		}
 	}
-	return 0;
+	return add_reverse_parents(n);
 }
 
 /* A new map version: built aside, and swapped in only when whole, so a
@@ -368,8 +389,14 @@ static int ptr_address(const char *name, char *out, size_t size)
 	unsigned o[4];
 	char tail[32];
 
+	char again[32];
+
 	if (sscanf(name, "%3u.%3u.%3u.%3u.%31s", &o[0], &o[1], &o[2], &o[3], tail) != 5 ||
 	    strcmp(tail, "in-addr.arpa") || o[0] > 255 || o[1] > 255 || o[2] > 255 || o[3] > 255)
+		return -1;
+	/* Only the name's normal form: "020.128..." names nothing. */
+	snprintf(again, sizeof again, "%u.%u.%u.%u.", o[0], o[1], o[2], o[3]);
+	if (strncmp(name, again, strlen(again)))
 		return -1;
 	snprintf(out, size, "%u.%u.%u.%u", o[3], o[2], o[1], o[0]);
 	return 0;

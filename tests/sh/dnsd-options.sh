@@ -45,11 +45,13 @@ expect "an unknown option is a usage error" 100 "invalid option" -x
 expect "an argument is a usage error" 100 "usage: p2p-dnsd" -f 192.0.2.1 extra
 expect "-l with a wildcard address is refused" 100 "not a wildcard" -l 0.0.0.0 -f 192.0.2.1
 expect "-l [::] too" 100 "not a wildcard" -l '[::]:53' -f 192.0.2.1
+expect "-l ::ffff:0.0.0.0 (IPv4's wildcard, mapped) too" 100 "not a wildcard" -l ::ffff:0.0.0.0 -f 192.0.2.1
 expect "-l with a bad port" 100 "-l 127.0.0.1:99999" -l 127.0.0.1:99999 -f 192.0.2.1
 expect "a ninth -l is refused as one too many" 100 "at most 8" \
 	-l 127.0.0.1 -l 127.0.0.2 -l 127.0.0.3 -l 127.0.0.4 -l 127.0.0.5 -l 127.0.0.6 -l 127.0.0.7 \
 	-l 127.0.0.8 -l 127.0.0.9 -f 192.0.2.1
 expect "-f with a bad port" 100 "-f 192.0.2.1@53x" -f 192.0.2.1@53x
+expect "-f with a signed port" 100 "-f 192.0.2.1@+53" -f 192.0.2.1@+53
 expect "-f with a name instead of an address" 100 "-f dns.example" -f dns.example
 expect "no upstream and no -R is refused" 102 "no upstream" -n
 printf '# nothing\nsearch example.internal\n' >"$T/empty.conf"

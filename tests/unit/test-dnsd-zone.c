@@ -399,7 +399,14 @@ static void test_ptr(void **state)
 	ask("99.0.104.100.in-addr.arpa", DNS_TYPE_PTR, &a);
 	assert_int_equal(a.rcode, DNS_RCODE_NXDOMAIN);
 	assert_soa(&a.rr[0], "104.100.in-addr.arpa", DNSD_NEGATIVE_TTL);
+	/* Above a PTR name: NODATA (RFC 8020); one spelt with a leading
+	 * zero is no name of ours. */
 	ask("0.104.100.in-addr.arpa", DNS_TYPE_PTR, &a);
+	assert_int_equal(a.rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(a.an, 0);
+	ask("1.104.100.in-addr.arpa", DNS_TYPE_PTR, &a);
+	assert_int_equal(a.rcode, DNS_RCODE_NXDOMAIN);
+	ask("020.0.104.100.in-addr.arpa", DNS_TYPE_PTR, &a);
 	assert_int_equal(a.rcode, DNS_RCODE_NXDOMAIN);
 	/* The apex of a reverse zone: SOA. ANY on a PTR name: the PTR. */
 	ask("96.100.in-addr.arpa", DNS_TYPE_SOA, &a);

@@ -50,6 +50,21 @@ ipc() { _n=$1; shift; on "$_n" p2p -t 5000 ipc "$@"; }
 
 check "p2p-lab ca prints the lab CA, a CA certificate" \
 	sh -c 'openssl x509 -in "$("$@")" -noout -text | grep -q "CA:TRUE"' sh p2p-lab -n "$name" ca
+cert=$state/nodes/ny/etc/tls/vault.example.internal.crt
+check "inside p2p-lab exec client, OpenSSL trusts the lab CA (SSL_CERT_FILE)" \
+	lab exec client -- sh -c 'openssl verify -CAfile "$SSL_CERT_FILE" "$1" >/dev/null' sh "$cert"
+check "... curl too (CURL_CA_BUNDLE)" \
+	sh -c '[ "$("$@" sh -c "echo \$CURL_CA_BUNDLE")" = "$("$@" sh -c "echo \$SSL_CERT_FILE")" ]' sh \
+	p2p-lab -n "$name" exec client --
+if command -v certutil >/dev/null 2>&1; then
+	check "... and Chromium through the NSS database in its HOME" \
+		sh -c 'n=$1; shift; "$@" sh -c "certutil -L -d sql:\$HOME/.pki/nssdb" | grep -q "p2p-lab $n CA *C,,"' sh "$name" \
+		p2p-lab -n "$name" exec client --
+else
+	skip "identity-lab: the client's NSS database: certutil is missing (make deps: libnss3-tools)"
+fi
+check "outside the lab, nothing trusts the lab CA" \
+	sh -c '! env -u SSL_CERT_FILE openssl verify "$1" >/dev/null 2>&1' sh "$cert"
 alice=$(lab token alice eng)
 bob=$(lab token bob)
 check "p2p-lab token prints a JWT (three parts)" \

@@ -36,7 +36,7 @@
 static struct {
 	const char *rundir, *mapd, *authz, *audit, *connector, *certdir, *user, *cafile;
 	int check, notify_fd, h2;
-} opt = { .rundir = "/run/p2p", .notify_fd = -1, .h2 = 0 };
+} opt = { .rundir = "/run/p2p", .notify_fd = -1, .h2 = 1 };
 
 static struct {
 	struct ipc_server *ipc;

@@ -103,12 +103,12 @@ ssize_t exchange_request_body(struct exchange *ex, const char *in, size_t len)
 		}
 		if (dlen && !ex->local && buf_put(&ex->reqb, data, dlen) < 0)
 			return -1;
+		ex->bytes_in += dlen;
 		used += u;
 		ex->req_done = r == 1;
 		if (u == 0)
 			break;
 	}
-	ex->bytes_in += used;
 	if (used)
 		ex->progress_ms = loop_now_ms();
 	return (ssize_t)used;
@@ -534,7 +534,7 @@ void exchange_finish(struct exchange *ex)
 	if (ex->up) {
 		reusable = !ex->broken && !ex->tunnel && !ex->tcp && ex->resp_done && ex->req_done &&
 			   ex->resp_ready && !ex->local && ex->resp.keep_alive &&
-			   buf_len(&ex->up->in) == 0 && ex->up->body_end_queued;
+			   buf_len(&ex->up->in) == 0 && ex->up->body_end_queued && !ex->up->write_broken;
 		upstream_release(ex->up, reusable);
 	}
 	http_msg_free(&ex->req);

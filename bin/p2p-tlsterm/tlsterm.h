@@ -373,7 +373,7 @@ struct upstream {
 	struct exchange *ex;
 	uint64_t deadline, idle_since;
 	unsigned dead : 1, reused : 1, head_queued : 1, got_response_bytes : 1, body_end_queued : 1,
-		keep : 1, shut_wr : 1;
+		keep : 1, shut_wr : 1, write_broken : 1;
 	struct upstream *next, *prev;
 };
 

@@ -276,6 +276,11 @@ static int fill_out(struct upstream *up)
 		up->head_queued = 1;
 		moved = 1;
 	}
+	if (up->write_broken) {
+		moved = buf_len(&ex->reqb) > 0;
+		ex->reqb.start = ex->reqb.end = 0;   /* nobody to send it to */
+		return moved;
+	}
 	while (buf_len(&ex->reqb)) {
 		size_t space = buf_space(&up->out), n = buf_len(&ex->reqb);
 		int chunked = ex->req.body == BODY_CHUNKED && !ex->tunnel && !ex->tcp;
@@ -321,12 +326,12 @@ static int flush_out(struct upstream *up)
 		if (n == IO_AGAIN)
 			break;
 		if (n < 0) {
-			if (up->ex->resp_done) {
-				up->dead = 1;    /* answered already: the rest is not needed */
-				up->out.start = up->out.end = 0;
-				return 1;
-			}
-			fail(up, 502, "the upstream closed the connection while being sent the request");
+			/* The upstream may have answered without reading the whole
+			 * request (413, 401...): stop sending, read its answer, and
+			 * fail only if there is none. */
+			up->write_broken = 1;
+			up->keep = 0;
+			up->out.start = up->out.end = 0;
 			return 1;
 		}
 		buf_consume(&up->out, (size_t)n);
@@ -472,8 +477,9 @@ static int read_in(struct upstream *up)
 			if (ex->tunnel || ex->tcp) {
 				ex->up_eof = 1;
 			} else if (!ex->resp_ready) {
-				fail(up, 502, up->reused ? "the upstream closed a kept-alive connection"
-							 : "the upstream closed the connection without a response");
+				fail(up, 502, up->write_broken ? "the upstream closed the connection while being sent the request"
+					      : up->reused ? "the upstream closed a kept-alive connection"
+					      : "the upstream closed the connection without a response");
 			} else if (ex->resp.body == BODY_CLOSE && n == 0) {
 				up->dead = 1;
 				ex->resp_done = 1;

@@ -78,7 +78,7 @@ elif mode == "keep":
 elif mode == "ws":
     s = connect()
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall(("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    s.sendall(("GET " + os.environ.get("WS_PATH", "/ws") + " HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
                % (name, key, "".join(h + "\r\n" for h in args))).encode())
     data = b""

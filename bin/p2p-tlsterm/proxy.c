@@ -145,6 +145,8 @@ void exchange_local(struct exchange *ex, int status, const char *why)
 	if (why && !ex->reason[0])
 		snprintf(ex->reason, sizeof ex->reason, "%s", why);
 	ex->respb.start = ex->respb.end = 0;
+	if (ex->tcp)
+		return;    /* a TCP session is just closed */
 	n = snprintf(body, sizeof body, "%d %s\n", status, http_reason(status));
 	buf_put(&ex->respb, body, (size_t)n);
 	set_local_header(ex, "Content-Type", "text/plain; charset=utf-8");
@@ -434,9 +436,9 @@ struct exchange *exchange_tcp(struct client *c)
 	struct exchange *ex;
 	const struct resource *r = site_by_resource(tt.site, c->resource);
 
-	m.block = strdup("CONNECT\0/");
-	if (!m.block)
+	if (!(m.block = malloc(10)))
 		return NULL;
+	memcpy(m.block, "CONNECT\0/", 10);
 	m.method = m.block;
 	m.target = m.block + 8;
 	m.minor = 1;

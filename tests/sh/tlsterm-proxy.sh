@@ -199,6 +199,37 @@ $PY "$P2P_TOP/tests/sh/tlsterm-client.py" slow apps.corp.test "$APPS" "$HTTPS_PO
 check "a head that stops coming: 408 after the header timeout (2 s), then closed" \
 	sh -c 'grep -Eq "^after [23]\.[0-9] s: HTTP/1.1 408 Request Timeout" "$1"' sh "$T/slow"
 
+# ---- a TCP resource ----
+tcp() { # SOURCE: an HTTP request over plain TCP to git's address, from SOURCE
+	$PY -c '
+import socket, sys
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+s.settimeout(10)
+s.connect((sys.argv[2], int(sys.argv[3])))
+s.sendall(b"GET /over-tcp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+out = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+except OSError:
+    pass
+print(out.decode("latin-1"))' "$1" "$GIT" "$TCP_PORT"
+}
+tcp "$ALICE_SRC" >"$T/tcp-alice"
+check "TCP resource from alice-laptop: the bytes reach the upstream and come back" \
+	grep -q '"path": "/over-tcp"' "$T/tcp-alice"
+tcp "$BOB_SRC" >"$T/tcp-bob"
+check "TCP resource from bob-laptop (not allowed): closed, nothing forwarded" [ -z "$(cat "$T/tcp-bob")" ]
+check "a session record for each, alice's allowed with her identity and bytes" \
+	wait_for 5 jqf -s 'any(.[]; .type == "session.end" and .resource == "git" and .client == "alice-laptop"
+		and .user == "alice" and .decision == "allow" and .bytes_in > 0 and .bytes_out > 0
+		and .upstream == "127.0.0.1:'"$APP_PUBLIC"'")
+		and any(.[]; .type == "session.end" and .client == "bob-laptop" and .decision == "deny")' "$T/audit/audit.log"
+
 # ---- failures ----
 kill -KILL "$pid_app_bob"
 check "upstream down: 502" [ "$(code -H "Authorization: Bearer $BOB" "$U/bob/")" = 502 ]

@@ -179,6 +179,9 @@ static void on_map(struct mapwatch *w, void *arg)
 			  (long long)mapwatch_version(w));
 		return;
 	}
+	if (opt.connector && !mapwatch_get(w, "connector", opt.connector))
+		log_warning("map version %lld: no connector named %s: nothing is served here",
+			    (long long)mapwatch_version(w), opt.connector);
 	site_free(tt.site);
 	tt.site = s;
 	log_info("map version %lld: %zu resources served here", (long long)s->version, s->nres);

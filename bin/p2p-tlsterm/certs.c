@@ -230,54 +230,96 @@ static int entry_copy(struct cert_entry *to, const struct cert_entry *from)
 	return 0;
 }
 
+/* By expiry, the latest last: it is the one kept for its key type. */
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct cert_entry *x = a, *y = b;
-	int c = strcmp(x->names, y->names);
 
-	if (c)
-		return c;
-	/* the later expiry last, so that it wins for its key type */
-	return (x->not_after > y->not_after) - (x->not_after < y->not_after);
+	if (x->not_after != y->not_after)
+		return (x->not_after > y->not_after) - (x->not_after < y->not_after);
+	return strcmp(x->file, y->file);
 }
 
-static int split_names(struct cert_group *g, const char *joined)
+/* Whether entry E's names (space-separated) hold NAME exactly. */
+static int entry_has(const struct cert_entry *e, const char *name)
 {
-	char *copy = strdup(joined), *save = NULL, *w;
+	size_t n = strlen(name);
 
-	if (!copy)
-		return -1;
-	g->names = calloc(64, sizeof *g->names);
-	for (w = strtok_r(copy, " ", &save); g->names && w; w = strtok_r(NULL, " ", &save))
-		if (!(g->names[g->nnames++] = strdup(w))) {
-			free(copy);
-			return -1;
-		}
-	free(copy);
-	return g->names ? 0 : -1;
+	for (const char *p = e->names; (p = strstr(p, name)); p += n)
+		if ((p == e->names || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return 1;
+	return 0;
 }
 
+/* A context per name, holding the certificate of each key type that names
+ * it (the latest to expire, entries being sorted by expiry), so that a name
+ * with an ECDSA and an RSA certificate is served to both kinds of client
+ * even when the two certificates name different sets. Names covered by the
+ * same certificates share one context. */
 static int build_groups(struct certstore *s, int (*configure)(SSL_CTX *ctx))
 {
+	size_t cap = 0;
+	char **keys;
+
 	qsort(s->e, s->ne, sizeof s->e[0], cmp_entry);
-	if (!(s->g = calloc(s->ne ? s->ne : 1, sizeof *s->g)))
+	for (size_t i = 0; i < s->ne; i++)
+		cap += 1 + (size_t)(strchr(s->e[i].names, ' ') ? 64 : 0);
+	if (!(s->g = calloc(cap + 1, sizeof *s->g)) || !(keys = calloc(cap + 1, sizeof *keys)))
 		return -1;
 	for (size_t i = 0; i < s->ne; i++) {
-		struct cert_group *g;
+		char *copy = strdup(s->e[i].names), *save = NULL, *name;
 
-		if (i == 0 || strcmp(s->e[i].names, s->e[i - 1].names)) {
-			g = &s->g[s->ng++];
-			if (split_names(g, s->e[i].names) < 0 ||
-			    !(g->ctx = SSL_CTX_new(TLS_server_method())) || configure(g->ctx) < 0)
-				return -1;
+		if (!copy)
+			goto fail;
+		for (name = strtok_r(copy, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
+			char key[CERTS_MAX * 5 + 1];
+			size_t kl = 0, k;
+			struct cert_group *g;
+
+			for (k = 0; k < s->ng; k++)
+				if (!strcmp(s->g[k].names[0], name))
+					break;
+			if (k < s->ng || s->ng >= cap)
+				continue;   /* this name is done */
+			for (size_t j = 0; j < s->ne; j++)
+				if (entry_has(&s->e[j], name))
+					kl += (size_t)snprintf(key + kl, sizeof key - kl, "%zu,", j);
+			g = &s->g[s->ng];
+			if (!(g->names = calloc(1, sizeof *g->names)) || !(g->names[0] = strdup(name))) {
+				free(copy);
+				goto fail;
+			}
+			g->nnames = 1;
+			keys[s->ng] = strdup(key);
+			s->ng++;
+			for (k = 0; k + 1 < s->ng; k++)
+				if (keys[k] && keys[s->ng - 1] && !strcmp(keys[k], keys[s->ng - 1]) && s->g[k].ctx)
+					break;
+			if (k + 1 < s->ng) {
+				SSL_CTX_up_ref(s->g[k].ctx);
+				g->ctx = s->g[k].ctx;
+				continue;
+			}
+			if (!(g->ctx = SSL_CTX_new(TLS_server_method())) || configure(g->ctx) < 0) {
+				free(copy);
+				goto fail;
+			}
+			for (size_t j = 0; j < s->ne; j++)
+				if (entry_has(&s->e[j], name) &&
+				    SSL_CTX_use_cert_and_key(g->ctx, s->e[j].leaf, s->e[j].key, s->e[j].chain, 1) != 1)
+					log_error("%s: OpenSSL refuses the certificate: %s", s->e[j].file, ssl_error_text());
 		}
-		g = &s->g[s->ng - 1];
-		if (SSL_CTX_use_cert_and_key(g->ctx, s->e[i].leaf, s->e[i].key, s->e[i].chain, 1) != 1) {
-			log_error("%s: OpenSSL refuses the certificate: %s", s->e[i].file, ssl_error_text());
-			continue;
-		}
+		free(copy);
 	}
+	for (size_t k = 0; k < s->ng; k++)
+		free(keys[k]);
+	free(keys);
 	return 0;
+fail:
+	for (size_t k = 0; k < s->ng; k++)
+		free(keys[k]);
+	free(keys);
+	return -1;
 }
 
 static const struct cert_entry *old_entry(const struct certstore *old, const char *file)
@@ -334,9 +376,8 @@ struct certstore *certs_load(const char *dir, struct certstore *old,
 static SSL_CTX *find_exact(const struct certstore *s, const char *name)
 {
 	for (size_t i = 0; i < s->ng; i++)
-		for (size_t k = 0; k < s->g[i].nnames; k++)
-			if (!strcmp(s->g[i].names[k], name))
-				return s->g[i].ctx;
+		if (!strcmp(s->g[i].names[0], name))
+			return s->g[i].ctx;
 	return NULL;
 }
 

@@ -131,10 +131,10 @@ void exchange_local(struct exchange *ex, int status, const char *why)
 		return;
 	}
 	jsonl_cancel(tt.authz, ex);
-	if (ex->up) {
-		upstream_release(ex->up, 0);
-		ex->up = NULL;
-	}
+	/* closed by exchange_pump_upstream or exchange_finish, never here:
+	 * this may run inside upstream_pump */
+	if (ex->up)
+		ex->up->dead = 1;
 	if (ex->resp_ready && !ex->local)
 		http_msg_free(&ex->resp);
 	ex->local = 1;

@@ -1,0 +1,168 @@
+#!/bin/sh
+# tests/bench/tlsterm-rps.sh: p2p-tlsterm against nginx with one worker, in
+# one run, same certificate (ECDSA P-256), same upstream, loopback only.
+#
+#   h2load --h1 ──TLS──> p2p-tlsterm 127.77.2.1:PT ──┐
+#                        (asks p2p-authz, p2p-audit)   ├──> nginx upstream 127.0.0.1:UP ("ok")
+#   h2load --h1 ──TLS──> nginx (1 worker) 127.0.0.1:PN ┘    (1 worker, keep-alive)
+#
+#   requests   HTTPS/1.1 requests per second over kept-alive connections
+#              (BENCH_CONNS connections, BENCH_REQUESTS requests)
+#   h2         the same over HTTP/2 (10 streams per connection)
+#   handshakes new TLS handshakes per second (openssl s_time -new, one at a
+#              time; TLS 1.3, X25519, ECDSA)
+# Each figure is the best of BENCH_ROUNDS rounds, the two proxies taking
+# turns. p2p-tlsterm does more per request than nginx here: a p2p-authz
+# check and a p2p-audit record (fsync'd in groups), on the same 2 cores.
+# Exit 1 when a response is not 200.
+set -u
+: "${P2P_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${P2P_BUILD:=$P2P_TOP/build}"
+PATH="$P2P_BUILD/bin:$PATH"
+requests=${BENCH_REQUESTS:-40000}
+conns=${BENCH_CONNS:-16}
+rounds=${BENCH_ROUNDS:-3}
+seconds=${BENCH_SECONDS:-4}
+
+say() { echo "tlsterm-rps.sh: $*" >&2; }
+die() { say "$*"; exit 1; }
+for t in nginx h2load openssl; do
+	command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || die "needs $t (make bench installs nginx and nghttp2-client)"
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for f in p2p-tlsterm p2p-mapd p2p-authz p2p-audit; do
+	[ -x "$P2P_BUILD/bin/$f" ] || die "$P2P_BUILD/bin/$f is not built"
+done
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/p2p-bench.XXXXXX") || exit 1
+pids=
+cleanup() {
+	for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+	[ -s "$dir/nginx-up/nginx.pid" ] && kill -QUIT "$(cat "$dir/nginx-up/nginx.pid")" 2>/dev/null
+	[ -s "$dir/nginx-px/nginx.pid" ] && kill -QUIT "$(cat "$dir/nginx-px/nginx.pid")" 2>/dev/null
+	sleep 0.3
+	for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+base=$((20000 + ($$ % 1500) * 8))   # below the ephemeral ports (32768-)
+UP=$base PN=$((base + 1)) PT=$((base + 2))
+R=$dir/run
+mkdir -p "$R" "$dir/state" "$dir/audit" "$dir/certs" "$dir/nginx-up/logs" "$dir/nginx-px/logs" || exit 1
+
+# ---- one certificate for both ----
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/certs/bench.key" \
+	-subj "/CN=bench.corp.test" -addext "subjectAltName=DNS:bench.corp.test" -days 2 \
+	-out "$dir/certs/bench.crt" 2>/dev/null || die "openssl could not make the certificate"
+
+# ---- nginx: the upstream, and the peer proxy ----
+cat >"$dir/nginx-up/nginx.conf" <<EOF
+worker_processes 1;
+pid $dir/nginx-up/nginx.pid;
+error_log $dir/nginx-up/logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP; location / { return 200 "ok\n"; } }
+}
+EOF
+cat >"$dir/nginx-px/nginx.conf" <<EOF
+worker_processes 1;
+pid $dir/nginx-px/nginx.pid;
+error_log $dir/nginx-px/logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:$UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$PN ssl http2;
+    ssl_certificate $dir/certs/bench.crt;
+    ssl_certificate_key $dir/certs/bench.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+"$NGINX" -p "$dir/nginx-up" -c "$dir/nginx-up/nginx.conf" 2>"$dir/nginx-up.err" || die "nginx (upstream): $(cat "$dir/nginx-up.err")"
+"$NGINX" -p "$dir/nginx-px" -c "$dir/nginx-px/nginx.conf" 2>"$dir/nginx-px.err" || die "nginx (proxy): $(cat "$dir/nginx-px.err")"
+
+# ---- p2p-tlsterm with the daemons it asks ----
+cat >"$dir/map.json" <<EOF
+{ "version": 1, "overlay": "127.77.0.0/16", "dns": { "zones": ["corp.test"] },
+  "connectors": { "ny": { "key": "M88tNfFb2kZ9ZQQPVAOTW4v9Bql4Ul0HdlAsdr9SYiI=", "addr": "127.77.0.2" } },
+  "resources": { "bench": { "names": ["bench.corp.test"], "addr": "127.77.2.1", "connectors": ["ny"],
+                            "upstream": "http://127.0.0.1:$UP" } } }
+EOF
+cat >"$dir/policy.json" <<EOF
+{ "resources": { "bench": { "routes": [ { "prefix": "/", "auth": "none" } ] } } }
+EOF
+start() { # NAME COMMAND...
+	_n=$1; shift
+	rm -f "$dir/$_n.fifo" && mkfifo "$dir/$_n.fifo" || die "mkfifo"
+	"$@" 3>"$dir/$_n.fifo" 2>>"$dir/daemons.log" &
+	pids="$pids $!"
+	eval "pid_$_n=\$!"
+	timeout 20 sh -c 'read -r _ <"$1"' sh "$dir/$_n.fifo" || die "$_n did not start: $(tail -n 5 "$dir/daemons.log")"
+}
+start mapd p2p-mapd -d 3 -r "$R" -s "$dir/state" -f "$dir/map.json"
+start authz p2p-authz -d 3 -r "$R" -m "$R/mapd.sock" -f "$dir/policy.json"
+start audit p2p-audit -d 3 -r "$R" -D "$dir/audit" -H bench
+start tlsterm p2p-tlsterm -d 3 -r "$R" -C "$dir/certs" -p "$PT" -P 0
+i=0
+until curl -sk --resolve "bench.corp.test:$PT:127.77.2.1" "https://bench.corp.test:$PT/" 2>/dev/null | grep -q ok; do
+	i=$((i + 1)); [ "$i" -lt 100 ] || die "p2p-tlsterm does not answer"; sleep 0.05
+done
+curl -sk "https://127.0.0.1:$PN/" | grep -q ok || die "nginx does not answer"
+
+# ---- measures ----
+rps() { # URL [h2load options]: requests per second, or exit on a non-2xx
+	[ -z "${BENCH_DEBUG:-}" ] || curl -sk -i -H "Host: bench.corp.test" "$1" >&2
+	_u=$1; shift
+	h2load "$@" -n "$requests" -c "$conns" "$_u" >"$dir/h2load.out" 2>&1
+	grep -q "status codes: $requests 2xx" "$dir/h2load.out" ||
+		die "not every response was 200 from $_u: $(grep -E 'status codes|requests:' "$dir/h2load.out")"
+	sed -n 's/^finished in [0-9.]*m\{0,1\}s, \([0-9.]*\) req\/s.*/\1/p' "$dir/h2load.out" | cut -d. -f1
+}
+handshakes() { # HOST:PORT: new handshakes per second
+	openssl s_time -connect "$1" -new -time "$seconds" -cipher ECDHE-ECDSA-AES128-GCM-SHA256 2>/dev/null |
+		sed -n 's/^[0-9]* connections in [0-9.]*s; \([0-9.]*\) connections\/user sec.*/\1/p' | head -n 1 |
+		cut -d. -f1
+}
+best() { # NAME VALUE: keep the highest in $dir/NAME
+	[ -n "$2" ] || die "no figure for $1"
+	if [ ! -s "$dir/$1" ] || [ "$2" -gt "$(cat "$dir/$1")" ]; then echo "$2" >"$dir/$1"; fi
+}
+T_URL="https://127.77.2.1:$PT/" N_URL="https://127.0.0.1:$PN/"
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # clock ticks
+if [ -n "${BENCH_CPU:-}" ]; then
+	a0=$(cpu "$pid_tlsterm") b0=$(cpu "$pid_authz") c0=$(cpu "$pid_audit")
+	if [ -n "${BENCH_PERF:-}" ]; then
+		perf record -g -o "$BENCH_PERF" -p "$pid_tlsterm" 2>/dev/null &
+		perfpid=$!
+		sleep 0.5
+	fi
+	rps "$T_URL" --h1 >&2
+	[ -z "${BENCH_PERF:-}" ] || { kill -INT "$perfpid"; wait "$perfpid"; }
+	echo "cpu ticks: tlsterm $(($(cpu "$pid_tlsterm") - a0)) authz $(($(cpu "$pid_authz") - b0)) audit $(($(cpu "$pid_audit") - c0))" >&2
+fi
+r=0
+while [ "$r" -lt "$rounds" ]; do
+	best t_h1 "$(rps "$T_URL" --h1)"
+	best n_h1 "$(rps "$N_URL" --h1)"
+	best t_h2 "$(rps "$T_URL" -m 10)"
+	best n_h2 "$(rps "$N_URL" -m 10)"
+	best t_hs "$(handshakes "127.77.2.1:$PT")"
+	best n_hs "$(handshakes "127.0.0.1:$PN")"
+	r=$((r + 1))
+done
+ratio() { echo "scale=2; $1 / $2" | bc; }
+records=$(wc -l <"$dir/audit/audit.log")
+echo "tlsterm-rps: HTTPS/1.1 keep-alive, $conns connections: p2p-tlsterm $(cat "$dir/t_h1") req/s, nginx (1 worker) $(cat "$dir/n_h1") req/s, ratio $(ratio "$(cat "$dir/t_h1")" "$(cat "$dir/n_h1")")"
+echo "tlsterm-rps: HTTP/2, $conns connections x 10 streams: p2p-tlsterm $(cat "$dir/t_h2") req/s, nginx $(cat "$dir/n_h2") req/s, ratio $(ratio "$(cat "$dir/t_h2")" "$(cat "$dir/n_h2")")"
+echo "tlsterm-rps: new TLS handshakes (s_time, one at a time): p2p-tlsterm $(cat "$dir/t_hs")/s, nginx $(cat "$dir/n_hs")/s, ratio $(ratio "$(cat "$dir/t_hs")" "$(cat "$dir/n_hs")")"
+echo "tlsterm-rps: (p2p-tlsterm checked every request with p2p-authz and wrote $records audit records)"

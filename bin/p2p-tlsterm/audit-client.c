@@ -39,32 +39,42 @@ static void on_ack(void *ctx, json_t *reply, const char *err)
 		  reply ? json_string_value(json_object_get(reply, "error")) : err);
 }
 
-static void set_str(json_t *rec, const char *key, const char *v, size_t max)
+static const char *member(json_t *o, const char *key)
 {
-	if (v && *v)
-		json_object_set_new(rec, key, json_stringn(v, strnlen(v, max)));
+	return json_string_value(json_object_get(o, key));
 }
 
 /* Identity members from p2p-authz's reply, as far as they fit the limits. */
-static void add_identity(json_t *rec, json_t *verdict)
+static void add_identity(struct jw *w, json_t *verdict)
 {
 	json_t *id = json_object_get(verdict, "identity"), *groups = json_object_get(id, "groups");
-	const char *auth = json_string_value(json_object_get(id, "mechanism"));
+	const char *auth = member(id, "mechanism");
 
-	set_str(rec, "client", json_string_value(json_object_get(id, "client")), 253);
-	set_str(rec, "user", json_string_value(json_object_get(id, "user")), 256);
+	jw_str(w, "client", member(id, "client"), 253);
+	jw_str(w, "user", member(id, "user"), 256);
 	if (json_is_array(groups) && json_array_size(groups) && json_array_size(groups) <= 64) {
-		json_t *out = json_array(), *gv;
-		size_t i;
+		json_t *gv;
+		size_t i, k = 0;
 
-		json_array_foreach(groups, i, gv)
-			if (json_is_string(gv) && json_string_length(gv) >= 1 && json_string_length(gv) <= 256)
-				json_array_append(out, gv);
-		json_object_set_new(rec, "groups", out);
+		jw_raw(w, "groups", "[", 1);
+		json_array_foreach(groups, i, gv) {
+			struct jw one = { 0 };
+
+			if (!json_is_string(gv) || json_string_length(gv) < 1 || json_string_length(gv) > 256)
+				continue;
+			jw_strn(&one, "x", json_string_value(gv), json_string_length(gv));
+			if (!one.failed) {
+				if (k++)
+					jw_raw(w, NULL, ",", 1);
+				jw_raw(w, NULL, one.p + 4, one.len - 4);
+			}
+			jw_free(&one);
+		}
+		jw_raw(w, NULL, "]", 1);
 	}
 	if (auth && strlen(auth) <= 32 && strspn(auth, "abcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(auth))
-		set_str(rec, "auth", auth, 32);
-	set_str(rec, "rule", json_string_value(json_object_get(verdict, "rule")), 256);
+		jw_str(w, "auth", auth, 32);
+	jw_str(w, "rule", member(verdict, "rule"), 256);
 }
 
 static void rfc3339(char *out, size_t size, const struct timespec *ts)
@@ -78,47 +88,50 @@ static void rfc3339(char *out, size_t size, const struct timespec *ts)
 
 void audit_exchange(struct exchange *ex)
 {
-	const char *norm = json_string_value(json_object_get(ex->verdict, "path"));
+	const char *norm = member(ex->verdict, "path");
 	const char *target = ex->req.target ? ex->req.target : "/", *q = strchr(target, '?');
-	const char *decision = json_string_value(json_object_get(ex->verdict, "decision"));
-	const char *reason = json_string_value(json_object_get(ex->verdict, "reason"));
+	const char *decision = member(ex->verdict, "decision");
 	char start[80];
-	json_t *rec;
+	struct jw w = { 0 };
+	size_t rec0;
 
 	ex->audited = 1;
 	rfc3339(start, sizeof start, &ex->start_wall);
-	rec = json_pack("{s:s,s:s,s:s,s:s}", "type", ex->tcp ? "session.end" : "request", "start", start,
-			"resource", ex->resource[0] ? ex->resource : "-", "src", ex->c->src);
-	if (!rec)
-		return;
+	jw_str(&w, "op", "log", 8);
+	jw_raw(&w, "record", "{", 1);
+	rec0 = w.len;
+	jw_str(&w, "type", ex->tcp ? "session.end" : "request", 16);
+	jw_str(&w, "start", start, sizeof start);
+	jw_str(&w, "resource", ex->resource[0] ? ex->resource : "-", sizeof ex->resource);
 	if (!ex->tcp) {
-		set_str(rec, "method", ex->req.method, 32);
-		json_object_set_new(rec, "path", json_stringn(norm ? norm : target,
-				    norm ? strnlen(norm, 8192) : (size_t)(q ? q - target : (long)strnlen(target, 8192))));
+		jw_str(&w, "method", ex->req.method, 32);
+		if (norm)
+			jw_str(&w, "path", norm, 8192);
+		else
+			jw_strn(&w, "path", target, q ? (size_t)(q - target) > 8192 ? 8192 : (size_t)(q - target)
+						   : strnlen(target, 8192));
 		if (q && q[1])
-			set_str(rec, "query", q + 1, 8192);
+			jw_str(&w, "query", q + 1, 8192);
 	}
-	add_identity(rec, ex->verdict);
+	jw_str(&w, "src", ex->c->src, sizeof ex->c->src);
+	add_identity(&w, ex->verdict);
 	/* allowed means allowed and forwarded; a 503 made here is a deny */
-	json_object_set_new(rec, "decision", json_string(decision && !strcmp(decision, "allow") &&
-							  !(ex->local && ex->status >= 500) ? "allow" : "deny"));
-	if (ex->reason[0])
-		set_str(rec, "reason", ex->reason, 1024);
-	else
-		set_str(rec, "reason", reason, 1024);
-	json_object_set_new(rec, "status", json_integer(ex->tcp ? 0 : ex->status));
-	json_object_set_new(rec, "bytes_in", json_integer((json_int_t)ex->bytes_in));
-	json_object_set_new(rec, "bytes_out", json_integer((json_int_t)ex->bytes_out));
-	json_object_set_new(rec, "duration_ms", json_integer((json_int_t)(loop_now_ms() - ex->start_ms)));
-	if (ex->up_origin.key[0])
-		set_str(rec, "upstream", ex->up_origin.key, 1024);
-	set_str(rec, ex->tcp ? "session_id" : "request_id", ex->request_id, 128);
+	jw_str(&w, "decision", decision && !strcmp(decision, "allow") && !(ex->local && ex->status >= 500)
+			       ? "allow" : "deny", 8);
+	jw_str(&w, "reason", ex->reason[0] ? ex->reason : member(ex->verdict, "reason"), 1024);
+	jw_int(&w, "status", ex->tcp ? 0 : ex->status);
+	jw_int(&w, "bytes_in", (long long)ex->bytes_in);
+	jw_int(&w, "bytes_out", (long long)ex->bytes_out);
+	jw_int(&w, "duration_ms", (long long)(loop_now_ms() - ex->start_ms));
+	jw_str(&w, "upstream", ex->up_origin.key, 1024);
+	jw_str(&w, ex->tcp ? "session_id" : "request_id", ex->request_id, 128);
+	jw_raw(&w, NULL, "}", 1);
+	(void)rec0;
 	tt.st.audit_records++;
-	if (jsonl_call(tt.audit, json_pack("{s:s,s:o}", "op", "log", "record", rec), AUDIT_TIMEOUT_MS,
-		       on_ack, NULL) < 0) {
+	if (w.failed || jsonl_call_raw(tt.audit, w.p, w.len, AUDIT_TIMEOUT_MS, on_ack, NULL) < 0) {
 		tt.st.audit_failures++;
 		log_error("request %s: p2p-audit cannot be reached: its record is lost", ex->request_id);
 	}
+	jw_free(&w);
 }
 
-/* A TCP session's start: written when the connection is allowed. */

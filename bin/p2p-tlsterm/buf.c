@@ -8,19 +8,40 @@
 
 #include "tlsterm.h"
 
+/* Buffers of the exchanges' size are kept for the next exchange: two per
+ * request otherwise go back and forth through malloc, which showed in the
+ * profile. */
+#define POOL_MAX 256
+static char *pool[POOL_MAX];
+static size_t npool, pool_size;
+
+void buf_pool_size(size_t size)
+{
+	pool_size = size;
+}
+
 int buf_init(struct buf *b, size_t cap)
 {
 	b->start = b->end = 0;
 	b->cap = cap;
-	b->data = malloc(cap);
+	b->data = cap == pool_size && npool ? pool[--npool] : malloc(cap);
 	return b->data ? 0 : -1;
 }
 
 void buf_free(struct buf *b)
 {
-	free(b->data);
+	if (b->data && b->cap == pool_size && npool < POOL_MAX)
+		pool[npool++] = b->data;
+	else
+		free(b->data);
 	b->data = NULL;
 	b->start = b->end = b->cap = 0;
+}
+
+void buf_pool_drain(void)
+{
+	while (npool)
+		free(pool[--npool]);
 }
 
 size_t buf_space(struct buf *b)

@@ -152,6 +152,8 @@ static int build_msg(struct h2req *r, int end_stream, struct http_msg *m)
 	if (!method || !path || path[0] != '/' || !strcmp(method, "CONNECT") ||
 	    strlen(path) > HTTP_LINE_MAX || strpbrk(path, " \t"))
 		return !method || !path || path[0] != '/' ? 400 : !strcmp(method, "CONNECT") ? 405 : 414;
+	if (http_find(m, "expect") && !strcasecmp(http_find(m, "expect")->value, "100-continue"))
+		m->expect_continue = !end_stream;
 	m->method = method;
 	m->target = path;
 	m->host = authority ? authority : host;
@@ -489,6 +491,13 @@ static int streams(struct h2conn *h)
 			r->consumed = taken;
 			moved = 1;
 		}
+		if (ex->send_continue && !ex->continue_sent && !ex->resp_ready) {
+			nghttp2_nv nv = { (uint8_t *)":status", (uint8_t *)"100", 7, 3, 0 };
+
+			nghttp2_submit_headers(h->s, NGHTTP2_FLAG_NONE, r->id, NULL, &nv, 1, NULL);
+			ex->continue_sent = 1;
+			moved = 1;
+		}
 		if (ex->resp_ready && !ex->h2_submitted) {
 			if (submit(h, ex) != 0)
 				nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, r->id, NGHTTP2_INTERNAL_ERROR);
@@ -502,6 +511,8 @@ static int streams(struct h2conn *h)
 			nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, r->id, NGHTTP2_INTERNAL_ERROR);
 			ex->h2_submitted = 1;
 		}
+		if (ex->up)
+			upstream_update_events(ex->up);
 	}
 	return moved;
 }

@@ -36,9 +36,34 @@ struct jsonl {
 	char in[IPC_LINE_MAX + 1];
 	size_t inlen;
 	int warned;
+	struct loop_timer *flush_timer;
+	int want_out;
 };
 
 static void on_event(struct loop *loop, int fd, uint32_t events, void *arg);
+static void flush(struct jsonl *j);
+
+/* Requests made in one turn of the loop go out in one write. */
+static void on_flush_timer(struct loop *loop, void *arg)
+{
+	struct jsonl *j = arg;
+
+	(void)loop;
+	j->flush_timer = NULL;
+	if (j->fd >= 0)
+		flush(j);
+}
+
+static void flush_soon(struct jsonl *j)
+{
+	if (j->outlen >= 65536) {
+		flush(j);
+	} else if (!j->flush_timer) {
+		j->flush_timer = loop_timer_add(j->loop, 0, on_flush_timer, j);
+		if (!j->flush_timer)
+			flush(j);
+	}
+}
 
 struct jsonl *jsonl_new(struct loop *loop, const char *path)
 {
@@ -81,6 +106,8 @@ void jsonl_free(struct jsonl *j)
 {
 	if (!j)
 		return;
+	if (j->flush_timer)
+		loop_timer_cancel(j->loop, j->flush_timer);
 	drop(j, "shutting down");
 	free(j->out);
 	free(j);
@@ -121,6 +148,7 @@ int jsonl_ready(struct jsonl *j)
 		log_info("connected to %s again", j->path);
 	j->warned = 0;
 	j->fd = fd;
+	j->want_out = 0;
 	return 0;
 }
 
@@ -139,53 +167,193 @@ static void flush(struct jsonl *j)
 		memmove(j->out, j->out + n, j->outlen - (size_t)n);
 		j->outlen -= (size_t)n;
 	}
-	loop_mod_fd(j->loop, j->fd, EPOLLIN | (j->outlen ? EPOLLOUT : 0));
+	if (j->fd >= 0 && !!j->outlen != j->want_out) {
+		j->want_out = !!j->outlen;
+		loop_mod_fd(j->loop, j->fd, EPOLLIN | (j->outlen ? EPOLLOUT : 0));
+	}
 }
 
-int jsonl_call(struct jsonl *j, json_t *req, uint64_t timeout_ms, jsonl_fn *fn, void *ctx)
+static int enqueue(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn,
+		   void *ctx)
 {
+	char head[40];
+	int hl;
 	struct call *c;
-	char *line;
-	size_t n;
 
-	if (jsonl_ready(j) < 0 || !(c = calloc(1, sizeof *c))) {
-		json_decref(req);
+	if (jsonl_ready(j) < 0 || !(c = calloc(1, sizeof *c)))
 		return -1;
-	}
 	c->id = ++j->next_id;
-	json_object_set_new(req, "id", json_integer(c->id));
-	line = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	n = line ? strlen(line) : 0;
-	if (!line || n >= IPC_LINE_MAX || j->outlen + n + 1 > JSONL_OUT_MAX) {
-		free(line);
+	hl = snprintf(head, sizeof head, "{\"id\":%lld%s", (long long)c->id, len ? "," : "");
+	if (len + (size_t)hl + 2 >= IPC_LINE_MAX || j->outlen + len + (size_t)hl + 2 > JSONL_OUT_MAX) {
 		free(c);
 		return -1;
 	}
-	if (j->outlen + n + 1 > j->outcap) {
-		size_t cap = (j->outlen + n + 1) * 2;
+	if (j->outlen + len + (size_t)hl + 2 > j->outcap) {
+		size_t cap = (j->outlen + len + (size_t)hl + 2) * 2;
 		char *p = realloc(j->out, cap);
 
 		if (!p) {
-			free(line);
 			free(c);
 			return -1;
 		}
 		j->out = p;
 		j->outcap = cap;
 	}
-	memcpy(j->out + j->outlen, line, n);
-	j->out[j->outlen + n] = '\n';
-	j->outlen += n + 1;
-	free(line);
+	memcpy(j->out + j->outlen, head, (size_t)hl);
+	memcpy(j->out + j->outlen + hl, members, len);
+	memcpy(j->out + j->outlen + hl + len, "}\n", 2);
+	j->outlen += (size_t)hl + len + 2;
 	c->deadline = loop_now_ms() + timeout_ms;
 	c->fn = fn;
 	c->ctx = ctx;
 	*j->tail = c;
 	j->tail = &c->next;
 	j->ncalls++;
-	flush(j);
+	flush_soon(j);
 	return 0;
+}
+
+int jsonl_call_raw(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms,
+		   jsonl_fn *fn, void *ctx)
+{
+	return enqueue(j, members, len, timeout_ms, fn, ctx);
+}
+
+int jsonl_call(struct jsonl *j, json_t *req, uint64_t timeout_ms, jsonl_fn *fn, void *ctx)
+{
+	char *line = json_dumps(req, JSON_COMPACT);
+	size_t n = line ? strlen(line) : 0;
+	int r;
+
+	json_decref(req);
+	if (n < 2) {
+		free(line);
+		return -1;
+	}
+	/* the members between the braces */
+	r = enqueue(j, line + 1, n - 2, timeout_ms, fn, ctx);
+	free(line);
+	return r;
+}
+
+/* ---- writing JSON ---- */
+
+static void jw_put(struct jw *w, const char *p, size_t n)
+{
+	if (w->failed)
+		return;
+	if (w->len + n + 1 > w->cap) {
+		size_t cap = (w->len + n + 1) * 2 + 256;
+		char *q = realloc(w->p, cap);
+
+		if (!q) {
+			w->failed = 1;
+			return;
+		}
+		w->p = q;
+		w->cap = cap;
+	}
+	memcpy(w->p + w->len, p, n);
+	w->len += n;
+	w->p[w->len] = '\0';
+}
+
+static void jw_key(struct jw *w, const char *key)
+{
+	if (w->len && w->p[w->len - 1] != '{' && w->p[w->len - 1] != '[')
+		jw_put(w, ",", 1);
+	jw_put(w, "\"", 1);
+	jw_put(w, key, strlen(key));
+	jw_put(w, "\":", 2);
+}
+
+/* A string, escaped; bytes that are not UTF-8 are written as U+FFFD so
+ * that the line stays valid JSON. */
+static void jw_value(struct jw *w, const char *v, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i = 0, run = 0;
+
+	jw_put(w, "\"", 1);
+	while (i < n) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			run++;
+			i++;
+			continue;
+		}
+		jw_put(w, v + i - run, run);
+		run = 0;
+		if (c < 0x80) {
+			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+			if (c == '"' || c == '\\') {
+				e[1] = (char)c;
+				jw_put(w, e, 2);
+			} else {
+				jw_put(w, e, 6);
+			}
+			i++;
+			continue;
+		}
+		{
+			size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1, k;
+			int ok = len > 1 && c >= 0xc2 && c < 0xf5 && i + len <= n;
+
+			for (k = 1; ok && k < len; k++)
+				ok = ((unsigned char)v[i + k] & 0xc0) == 0x80;
+			/* no overlong three- or four-byte forms, no surrogates */
+			if (ok && len == 3)
+				ok = !(c == 0xe0 && (unsigned char)v[i + 1] < 0xa0) &&
+				     !(c == 0xed && (unsigned char)v[i + 1] >= 0xa0);
+			if (ok && len == 4)
+				ok = !(c == 0xf0 && (unsigned char)v[i + 1] < 0x90) &&
+				     !(c == 0xf4 && (unsigned char)v[i + 1] >= 0x90);
+			if (ok)
+				jw_put(w, v + i, len);
+			else
+				jw_put(w, "\\ufffd", 6);
+			i += ok ? len : 1;
+		}
+	}
+	jw_put(w, v + i - run, run);
+	jw_put(w, "\"", 1);
+}
+
+void jw_strn(struct jw *w, const char *key, const char *value, size_t len)
+{
+	jw_key(w, key);
+	jw_value(w, value, len);
+}
+
+void jw_str(struct jw *w, const char *key, const char *value, size_t max)
+{
+	if (!value || !*value)
+		return;
+	jw_strn(w, key, value, strnlen(value, max));
+}
+
+void jw_int(struct jw *w, const char *key, long long value)
+{
+	char num[32];
+	int n = snprintf(num, sizeof num, "%lld", value);
+
+	jw_key(w, key);
+	jw_put(w, num, (size_t)n);
+}
+
+void jw_raw(struct jw *w, const char *key, const char *json, size_t len)
+{
+	if (key)
+		jw_key(w, key);
+	jw_put(w, json, len);
+}
+
+void jw_free(struct jw *w)
+{
+	free(w->p);
+	memset(w, 0, sizeof *w);
 }
 
 void jsonl_cancel(struct jsonl *j, void *ctx)

@@ -405,6 +405,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	buf_pool_size(tt.o.buffer);
 	d.started = time(NULL);
 	if (!(tt.loop = loop_new()))
 		log_fatal(EXIT_SYSTEM, "out of memory");
@@ -439,6 +440,7 @@ int main(int argc, char **argv)
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);
 	tls_shutdown();
+	buf_pool_drain();
 	loop_free(tt.loop);
 	return EXIT_OK;
 }

@@ -241,7 +241,15 @@ static int build_head(struct exchange *ex, const char *path)
 	const char *k;
 	json_t *v;
 
-	if (buf_init(&b, HTTP_HEAD_MAX * 2 + 16384) < 0)
+	size_t need = strlen(path) + strlen(host) * 3 + 1024;
+	const char *k0;
+	json_t *v0;
+
+	for (size_t i = 0; i < m->nh; i++)
+		need += m->h[i].name_len + m->h[i].value_len + 4;
+	json_object_foreach(set, k0, v0)
+		need += strlen(k0) + json_string_length(v0) + 4;
+	if (buf_init(&b, need) < 0)
 		return -1;
 	buf_printf(&b, "%s ", m->method);
 	puts_(&b, path);

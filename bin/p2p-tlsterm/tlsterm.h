@@ -37,6 +37,9 @@ struct buf {
 
 int buf_init(struct buf *b, size_t cap);
 void buf_free(struct buf *b);
+/* Buffers of SIZE are pooled (the exchanges'); drain frees the pool. */
+void buf_pool_size(size_t size);
+void buf_pool_drain(void);
 static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
 static inline char *buf_head(const struct buf *b) { return b->data + b->start; }
 /* Room at the tail after moving the content to the front if that helps. */
@@ -230,6 +233,24 @@ int jsonl_ready(struct jsonl *j);
  * reply, or with NULL when the daemon is gone or TIMEOUT_MS passes. -1
  * (FN not called) when the daemon cannot be reached now. */
 int jsonl_call(struct jsonl *j, json_t *req, uint64_t timeout_ms, jsonl_fn *fn, void *ctx);
+/* The same with the request already written: MEMBERS is what follows
+ * {"id":N, up to the closing brace (not included). */
+int jsonl_call_raw(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms,
+		   jsonl_fn *fn, void *ctx);
+
+/* A JSON object written straight into a growing string (no tree): the
+ * requests sent for every HTTP request. */
+struct jw {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+void jw_str(struct jw *w, const char *key, const char *value, size_t max);
+void jw_strn(struct jw *w, const char *key, const char *value, size_t len);
+void jw_int(struct jw *w, const char *key, long long value);
+/* a raw piece: "key": already-JSON */
+void jw_raw(struct jw *w, const char *key, const char *json, size_t len);
+void jw_free(struct jw *w);
 /* FN will not be called for CTX any more. */
 void jsonl_cancel(struct jsonl *j, void *ctx);
 /* Fail the calls past their time; called by the sweep. */

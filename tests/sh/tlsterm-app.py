@@ -27,6 +27,7 @@ def pattern(n):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True   # headers and body go in two writes
 
     def log_message(self, fmt, *args):
         pass
@@ -159,6 +160,7 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024        # a proxy opens many connections at once
 
 
 srv = Server(("127.0.0.1", PORT), Handler)

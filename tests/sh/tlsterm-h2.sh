@@ -58,6 +58,16 @@ print(h.hexdigest())')
 check "HTTP/2: 100 MiB downloaded, the same SHA-256" \
 	[ "$(h2 -H "Authorization: Bearer $ALICE" "$U/public/bytes/104857600" | sha256sum | cut -d' ' -f1)" = "$expected" ]
 
+head -c 2000000 /dev/zero >"$T/2m"
+h2 -v -H "Expect: 100-continue" --expect100-timeout 20 -H "Authorization: Bearer $ALICE" --data-binary "@$T/2m" \
+	"$U/public/sha256" >"$T/cont.json" 2>"$T/cont.err"
+check "HTTP/2 100-continue: a 100 once allowed, then the body" \
+	sh -c 'grep -q "^< HTTP/2 100" "$1" && jq -e ".length == 2000000" "$2" >/dev/null' sh "$T/cont.err" "$T/cont.json"
+s0=$(date +%s)
+h2 -v -H "Expect: 100-continue" --expect100-timeout 20 --data-binary "@$T/2m" "$U/alice/sha256" >/dev/null 2>"$T/deny.err"
+check "HTTP/2 100-continue without a token: 401 at once, no 100" \
+	sh -c 'grep -q "^< HTTP/2 401" "$1" && ! grep -q "^< HTTP/2 100" "$1" && [ $(($(date +%s) - $2)) -lt 10 ]' sh "$T/deny.err" "$s0"
+
 h2load -n 2000 -c 4 -m 20 -H 'Host: apps.corp.test' "https://$APPS:$HTTPS_PORT/health" >"$T/h2load" 2>&1
 sed -n 's/^\(finished in\|requests:\|status codes:\)/# h2load: \1/p' "$T/h2load"
 check "h2load: 2000 requests on 4 connections, 20 streams each: all 2xx" \

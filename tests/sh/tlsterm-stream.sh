@@ -79,20 +79,24 @@ check "64 MiB uploaded with Content-Length from a file" \
 touch "$T/stop-rss"
 wait "$spid"
 echo "# p2p-tlsterm's largest resident size during the transfers: $(cat "$T/rss.max") KiB"
-check "p2p-tlsterm's resident memory stayed under 64 MiB through all of it" [ "$(cat "$T/rss.max")" -lt "$RSS_LIMIT_KB" ]
+case $P2P_BUILD in
+*/sanitize) skip "the resident memory bound: ASan keeps freed memory in quarantine" ;;
+*) check "p2p-tlsterm's resident memory stayed under 64 MiB through all of it" [ "$(cat "$T/rss.max")" -lt "$RSS_LIMIT_KB" ] ;;
+esac
 
 # ---- Expect: 100-continue ----
 head -c 2000000 /dev/zero >"$T/2m"
-tcurl -v -H "Expect: 100-continue" -H "Authorization: Bearer $ALICE" --data-binary "@$T/2m" \
+tcurl --http1.1 -v -H "Expect: 100-continue" --expect100-timeout 20 -H "Authorization: Bearer $ALICE" --data-binary "@$T/2m" \
 	"$U/public/sha256" >"$T/cont.json" 2>"$T/cont.err"
 check "100-continue: the proxy says continue once allowed" grep -q "^< HTTP/1.1 100 Continue" "$T/cont.err"
 check "... and the body arrives whole" jqf '.length == 2000000' "$T/cont.json"
 start_s=$(date +%s)
-tcurl -v -H "Expect: 100-continue" --expect100-timeout 20 --data-binary "@$T/2m" "$U/alice/sha256" >"$T/deny.out" 2>"$T/deny.err"
+tcurl --http1.1 -v -H "Expect: 100-continue" --expect100-timeout 20 --data-binary "@$T/2m" "$U/alice/sha256" >"$T/deny.out" 2>"$T/deny.err"
 end_s=$(date +%s)
 check "100-continue without a token: 401 at once, no 100, no body sent" \
 	sh -c 'grep -q "^< HTTP/1.1 401" "$1" && ! grep -q "^< HTTP/1.1 100" "$1" && [ $(($3 - $2)) -lt 10 ]' sh "$T/deny.err" "$start_s" "$end_s"
 check "... and that connection is closed (the body was not read)" grep -qi "^< Connection: close" "$T/deny.err"
+[ "$_failures" -eq 0 ] || sed 's/^/# curl: /' "$T/deny.err" | grep -v '^# curl: [{}]' | head -30
 
 # ---- an upstream that answers before reading the body ----
 check "an early answer from the upstream (413) is passed on" \

@@ -21,7 +21,7 @@ RSS_LIMIT_KB=65536
 
 make_pki && make_map && make_policy
 check "certificates, map, policy and tokens made" [ $? -eq 0 ]
-check "the apps and the daemons start" start_all -o response_timeout=2
+check "the apps and the daemons start" start_all -o response_timeout=2 -o connect_timeout=1
 U=https://apps.corp.test:$HTTPS_PORT
 jqf() { jq -e "$@" >/dev/null; }
 ALICE=$(cat "$T/tok/alice")
@@ -120,6 +120,13 @@ check "an upstream that does not answer in time (response_timeout=2): 504" \
 check "... and the next request is served" \
 	sh -c '[ "$(curl -s -o /dev/null -w "%{http_code}" --cacert "$1" --resolve "apps.corp.test:$2:$3" "https://apps.corp.test:$2/health")" = 200 ]' \
 	sh "$T/pki/ca.crt" "$HTTPS_PORT" "$APPS"
+
+check "an upstream whose listen queue is full (SYNs dropped) is set up" hole
+s0=$(date +%s)
+check "an upstream that cannot be connected to in time (connect_timeout=1): 504" \
+	sh -c '[ "$(curl -s -o /dev/null -w "%{http_code}" --cacert "$1" --resolve "apps.corp.test:$2:$3" "https://apps.corp.test:$2/hole/x")" = 504 ]' \
+	sh "$T/pki/ca.crt" "$HTTPS_PORT" "$APPS"
+check "... after about a second" [ $(($(date +%s) - s0)) -le 3 ]
 
 # ---- the audit records carry the bytes ----
 check "the upload's record has bytes_in = 1 GiB" \

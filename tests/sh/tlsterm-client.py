@@ -7,6 +7,8 @@
 #           exists; prints the certificate's SHA-256 and each status
 #   cert    print the SHA-256 of the certificate served (and its key type)
 #   ws      WebSocket: upgrade /ws, echo messages of 5 B, 200 B, 70 kB, 1 MB
+#   idle    one request, then nothing: after how many seconds the proxy
+#           closed the kept-alive connection
 #   slow    send a head's first bytes, then nothing: print what comes back and
 #           after how many seconds the proxy closed
 import base64, hashlib, os, socket, ssl, sys, time
@@ -121,6 +123,17 @@ elif mode == "ws":
         print("echo", size, "ok" if got == msg else "DIFFERENT")
     s.sendall(b"\x88\x80" + os.urandom(4))
     print("closed", recv_exact(2) == b"\x88\x00")
+elif mode == "idle":
+    s = connect()
+    s.sendall(("GET /health HTTP/1.1\r\nHost: %s\r\n\r\n" % name).encode())
+    st, _ = read_response(s)
+    start = time.time()
+    s.settimeout(60)
+    try:
+        rest = s.recv(4096)
+    except (ConnectionResetError, ssl.SSLError):
+        rest = b""
+    print("status %d, closed after %.1f s%s" % (st, time.time() - start, "" if not rest else " with data"))
 elif mode == "slow":
     s = connect()
     start = time.time()

@@ -31,7 +31,7 @@ p2p-tlsterm -n -C "$T/nope" 2>/dev/null; rc=$?
 check "-n with a missing certificate directory exits 102" [ "$rc" -eq 102 ]
 p2p-tlsterm -C "$T/certs" -z 2>/dev/null; rc=$?
 check "a bad option exits 100" [ "$rc" -eq 100 ]
-check "the apps and the daemons start" start_all -o header_timeout=2
+check "the apps and the daemons start" start_all -o header_timeout=2 -o idle_timeout=5
 U=https://apps.corp.test:$HTTPS_PORT
 ALICE=$(cat "$T/tok/alice") BOB=$(cat "$T/tok/bob")
 
@@ -229,6 +229,10 @@ check "a session record for each, alice's allowed with her identity and bytes" \
 		and .user == "alice" and .decision == "allow" and .bytes_in > 0 and .bytes_out > 0
 		and .upstream == "127.0.0.1:'"$APP_PUBLIC"'")
 		and any(.[]; .type == "session.end" and .client == "bob-laptop" and .decision == "deny")' "$T/audit/audit.log"
+
+$PY "$P2P_TOP/tests/sh/tlsterm-client.py" idle apps.corp.test "$APPS" "$HTTPS_PORT" "$T/pki/ca.crt" >"$T/idle" 2>&1
+check "a kept-alive connection with no request is closed after the idle timeout (5 s)" \
+	grep -Eq "^status 200, closed after [56]\.[0-9] s$" "$T/idle"
 
 # ---- failures ----
 kill -KILL "$pid_app_bob"

@@ -128,7 +128,7 @@ void audit_exchange(struct exchange *ex)
 	jw_raw(&w, NULL, "}", 1);
 	(void)rec0;
 	tt.st.audit_records++;
-	if (w.failed || jsonl_call_raw(tt.audit, w.p, w.len, AUDIT_TIMEOUT_MS, on_ack, NULL) < 0) {
+	if (w.failed || jsonl_send(tt.audit, w.p, w.len, AUDIT_TIMEOUT_MS, on_ack) < 0) {
 		tt.st.audit_failures++;
 		log_error("request %s: p2p-audit cannot be reached: its record is lost", ex->request_id);
 	}

@@ -441,15 +441,17 @@ static int read_in(struct client *c)
 {
 	int moved = 0;
 
-	while (wants_read(c)) {
+	while (!c->io.drained && wants_read(c)) {
 		size_t space = buf_space(&c->in);
 		ssize_t n;
 
 		if (!space)
 			break;
 		n = io_read(&c->io, buf_tail(&c->in), space);
-		if (n == IO_AGAIN)
+		if (n == IO_AGAIN) {
+			c->io.drained = 1;
 			break;
+		}
 		if (n <= 0) {
 			c->read_eof = 1;
 			if (n < 0 || (!c->ex && !buf_len(&c->in)))
@@ -462,6 +464,7 @@ static int read_in(struct client *c)
 		}
 		tt.st.bytes_in += (uint64_t)n;
 		buf_produced(&c->in, (size_t)n);
+		c->io.drained = io_drained(&c->io, n, space);
 		moved = 1;
 	}
 	return moved;
@@ -551,6 +554,7 @@ static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
 
 	(void)loop;
 	(void)fd;
+	c->io.drained = 0;
 	if ((events & EPOLLERR) || ((events & EPOLLHUP) && !(events & EPOLLIN))) {
 		c->read_eof = 1;
 		c->dead = 1;

@@ -411,17 +411,20 @@ static int read_in(struct client *c, struct h2conn *h)
 	char buf[16384];
 	int moved = 0;
 
-	while (nghttp2_session_want_read(h->s) && !c->read_eof) {
+	while (!c->io.drained && nghttp2_session_want_read(h->s) && !c->read_eof) {
 		ssize_t n = io_read(&c->io, buf, sizeof buf);
 
-		if (n == IO_AGAIN)
+		if (n == IO_AGAIN) {
+			c->io.drained = 1;
 			break;
+		}
 		if (n <= 0) {
 			c->read_eof = 1;
 			c->close_after = 1;
 			return 1;
 		}
 		tt.st.bytes_in += (uint64_t)n;
+		c->io.drained = io_drained(&c->io, n, sizeof buf);
 		if (nghttp2_session_mem_recv(h->s, (const uint8_t *)buf, (size_t)n) < 0) {
 			log_debug("%s: HTTP/2: a protocol error: closing", c->src);
 			c->dead = 1;

@@ -300,6 +300,13 @@ ssize_t io_write(struct io *io, const void *p, size_t n)
 	return r == 0 ? IO_ERROR : r;
 }
 
+int io_drained(const struct io *io, ssize_t got, size_t asked)
+{
+	if (io->ssl)
+		return !SSL_has_pending(io->ssl) && (size_t)got < asked;
+	return (size_t)got < asked;
+}
+
 const char *io_sni(const struct io *io)
 {
 	return io->ssl ? SSL_get_servername(io->ssl, TLSEXT_NAMETYPE_host_name) : NULL;

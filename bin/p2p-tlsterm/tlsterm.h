@@ -138,6 +138,7 @@ struct io {
 	uint32_t read_need, write_need;  /* EPOLLIN or EPOLLOUT to retry */
 	uint32_t registered;             /* events in epoll now */
 	int handshake_done;
+	int drained;                     /* nothing to read until the next event */
 };
 #define IO_AGAIN (-2)
 #define IO_ERROR (-1)
@@ -157,6 +158,10 @@ int io_handshake(struct io *io, char *err, size_t errsize);
 /* >0 bytes, 0 end of stream, IO_AGAIN, IO_ERROR. */
 ssize_t io_read(struct io *io, void *p, size_t n);
 ssize_t io_write(struct io *io, const void *p, size_t n);
+/* After a read of GOT bytes out of ASKED: whether another read would only
+ * say "again" (the kernel had no more; TLS holds nothing back), so that
+ * the loop waits for the next event instead of asking. */
+int io_drained(const struct io *io, ssize_t got, size_t asked);
 /* The name the client sent (SNI), or NULL; the ALPN protocol agreed. */
 const char *io_sni(const struct io *io);
 int io_alpn_h2(const struct io *io);
@@ -251,6 +256,9 @@ void jw_int(struct jw *w, const char *key, long long value);
 /* a raw piece: "key": already-JSON */
 void jw_raw(struct jw *w, const char *key, const char *json, size_t len);
 void jw_free(struct jw *w);
+/* A request whose reply only matters when it is not {"ok":true}: FN is
+ * called (with a NULL context) for failures only. */
+int jsonl_send(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn);
 /* FN will not be called for CTX any more. */
 void jsonl_cancel(struct jsonl *j, void *ctx);
 /* Fail the calls past their time; called by the sweep. */

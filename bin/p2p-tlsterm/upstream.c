@@ -129,6 +129,7 @@ struct upstream *upstream_get(const struct origin *o, struct exchange *ex, int *
 		tt.st.upstream_reused++;
 		up->state = UP_OPEN;
 		up->reused = 1;
+		up->io.drained = 0;
 	} else if (!(up = dial(&o->addr, o->port, status, why))) {
 		return NULL;
 	}
@@ -193,6 +194,7 @@ static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
 	(void)loop;
 	(void)fd;
 	(void)events;
+	up->io.drained = 0;
 	if (up->state == UP_IDLE) {
 		idle_event(up);
 		return;
@@ -464,15 +466,17 @@ static int read_in(struct upstream *up)
 	struct exchange *ex = up->ex;
 	int moved = 0;
 
-	while (wants_read(up) && up->state == UP_OPEN) {
+	while (!up->io.drained && wants_read(up) && up->state == UP_OPEN) {
 		size_t space = buf_space(&up->in);
 		ssize_t n;
 
 		if (!space)
 			break;
 		n = io_read(&up->io, buf_tail(&up->in), space);
-		if (n == IO_AGAIN)
+		if (n == IO_AGAIN) {
+			up->io.drained = 1;
 			break;
+		}
 		if (n <= 0) {
 			if (ex->tunnel || ex->tcp) {
 				ex->up_eof = 1;
@@ -490,6 +494,7 @@ static int read_in(struct upstream *up)
 			return 1;
 		}
 		buf_produced(&up->in, (size_t)n);
+		up->io.drained = io_drained(&up->io, n, space);
 		up->got_response_bytes = 1;
 		moved = 1;
 		if (!ex->resp_ready && !ex->tcp)

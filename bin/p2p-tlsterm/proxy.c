@@ -508,6 +508,16 @@ int exchange_pump_upstream(struct exchange *ex)
 		ex->up = NULL;
 		moved = 1;
 	}
+	if (ex->retry && !ex->up && !ex->local) {
+		const char *why = NULL;
+		int status = 502;
+
+		ex->retry = 0;
+		ex->retried = 1;
+		log_debug("request %s: the upstream closed a kept-alive connection: trying again", ex->request_id);
+		if (!(ex->up = upstream_get(&ex->up_origin, ex, &status, &why)))
+			exchange_upstream_failed(ex, status, why ? why : "unable to connect");
+	}
 	return moved;
 }
 

@@ -354,7 +354,8 @@ struct exchange {
 	unsigned req_done : 1, send_continue : 1, continue_sent : 1, local : 1, tunnel : 1,
 		resp_ready : 1, resp_head_sent : 1, resp_done : 1, resp_chunked_out : 1,
 		client_gone : 1, up_eof : 1, down_eof : 1, audited : 1, keep_alive : 1,
-		tcp : 1, h2_submitted : 1, h2_deferred : 1, broken : 1, redirect : 1;
+		tcp : 1, h2_submitted : 1, h2_deferred : 1, broken : 1, redirect : 1, retry : 1,
+		retried : 1;
 	/* the response: from the upstream or made here */
 	struct http_msg resp;
 	int status;

@@ -480,6 +480,13 @@ static int read_in(struct upstream *up)
 		if (n <= 0) {
 			if (ex->tunnel || ex->tcp) {
 				ex->up_eof = 1;
+			} else if (!ex->resp_ready && up->reused && !up->got_response_bytes &&
+				   ex->req.body == BODY_NONE && !ex->retried) {
+				/* a kept-alive connection the upstream closed as we
+				 * took it: the request (without a body) goes again,
+				 * once, on a new connection */
+				up->dead = 1;
+				ex->retry = 1;
 			} else if (!ex->resp_ready) {
 				fail(up, 502, up->write_broken ? "the upstream closed the connection while being sent the request"
 					      : up->reused ? "the upstream closed a kept-alive connection"

@@ -8,7 +8,9 @@
 #                        Content-Length), sent as fast as the client reads
 #   GET  /slow/S         waits S seconds before answering
 #   GET  /ws             WebSocket (RFC 6455) echo of every message
-#   GET  /early          answers 413 at once without reading the body
+#   POST /early          answers 413 at once without reading the body
+#   GET  .../flaky       answers the first request of a connection; closes
+#                        the connection without a word at any later one
 import base64, hashlib, json, socketserver, ssl, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -73,6 +75,10 @@ class Handler(BaseHTTPRequestHandler):
                 "headers": [[k, v] for k, v in self.headers.items()]}
 
     def do_GET(self):
+        self.served = getattr(self, "served", 0) + 1
+        if "/flaky" in self.path and self.served > 1:
+            self.close_connection = True
+            return
         if self.path.startswith("/bytes/"):
             spec = self.path[7:]
             n = int(spec.split("?")[0])

@@ -161,6 +161,12 @@ tcurl -o /dev/null -o /dev/null -o /dev/null "$U/health" "$U/health" "$U/health"
 check "keep-alive: three requests, one client connection" [ "$(sed -n 2,3p "$T/ka" | tr -d '\n')" = 00 ]
 check "the upstream connection was reused from the pool" st '.upstream.reused >= 2'
 
+code1() { tcurl --http1.1 -o /dev/null -w '%{http_code}' "$@"; }
+check "an upstream connection kept alive: the first request on it" [ "$(code1 "$U/open/flaky")" = 200 ]
+check "a kept-alive upstream connection closed without an answer: the request goes again on a new one" \
+	[ "$(code1 "$U/open/flaky")" = 200 ]
+check "... as the log says" wait_for 5 grep -q "the upstream closed a kept-alive connection: trying again" "$LOG"
+
 # ---- smuggling and malformed requests ----
 raw() { $PY "$P2P_TOP/tests/sh/tlsterm-client.py" raw apps.corp.test "$APPS" "$HTTPS_PORT" "$T/pki/ca.crt"; }
 before=$(status | jq .upstream.connects)

@@ -294,6 +294,8 @@ static int response_head(struct client *c, struct exchange *ex)
 			}
 		}
 	}
+	if (tt.draining)
+		keep = 0;
 	if (!ex->tunnel) {
 		if (!keep)
 			buf_printf(&b, "Connection: close\r\n");
@@ -596,6 +598,8 @@ static void sweep_one(struct client *c, uint64_t now)
 		h2_sweep(c, now);
 	} else if (c->ex) {
 		exchange_sweep(c->ex, now);
+	} else if (tt.draining && !buf_len(&c->in) && !buf_len(&c->out)) {
+		c->dead = 1;      /* between requests: nothing is lost */
 	} else if (now >= c->deadline) {
 		tt.st.timeouts++;
 		if (c->io.handshake_done && buf_len(&c->in) && !c->close_after) {

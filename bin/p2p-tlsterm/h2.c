@@ -38,6 +38,7 @@ struct h2conn {
 	struct h2req *reqs;
 	size_t nstreams;
 	uint64_t idle_since;
+	int goaway;
 };
 
 static struct h2req *find_req(struct h2conn *h, int32_t id)
@@ -572,6 +573,14 @@ void h2_sweep(struct client *c, uint64_t now)
 	for (struct h2req *r = h->reqs; r; r = r->next)
 		if (r->ex && r->ex->phase != PH_DONE)
 			exchange_sweep(r->ex, now);
+	if (tt.draining && !h->goaway) {
+		/* no new streams; those in flight finish */
+		nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
+				      NGHTTP2_NO_ERROR, NULL, 0);
+		h->goaway = 1;
+	}
+	if (tt.draining && !h->reqs)
+		nghttp2_session_terminate_session(h->s, NGHTTP2_NO_ERROR);
 	if (!h->reqs && now - h->idle_since >= tt.o.idle_timeout_ms) {
 		nghttp2_session_terminate_session(h->s, NGHTTP2_NO_ERROR);
 		h->idle_since = now;

@@ -238,6 +238,7 @@ static void on_sigterm(struct loop *loop, int signo, void *arg)
 	}
 	log_info("signal %d: draining %zu connections", signo, clients_open());
 	d.draining = 1;
+	tt.draining = 1;
 	d.drain_until = loop_now_ms() + DRAIN_MS;
 	listen_close_all();
 }

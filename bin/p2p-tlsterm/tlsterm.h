@@ -293,6 +293,7 @@ struct tlsterm {
 	struct options o;
 	struct stats st;
 	const char *host;          /* for request ids */
+	int draining;              /* SIGTERM: finish what is in flight, take nothing new */
 };
 extern struct tlsterm tt;
 

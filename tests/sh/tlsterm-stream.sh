@@ -135,5 +135,20 @@ check "the download's record has bytes_out = 1 GiB" \
 	jqf -s "any(.[]; .path == \"/public/bytes/$STREAM_BYTES\" and .bytes_out == $STREAM_BYTES)" "$T/audit/audit.log"
 check "the WebSocket's record: 101" jqf -s 'any(.[]; .path == "/public/ws" and .status == 101)' "$T/audit/audit.log"
 check "the 504 is recorded" jqf -s 'any(.[]; .path == "/public/slow/5" and .status == 504)' "$T/audit/audit.log"
+# ---- SIGTERM: what is in flight finishes, idle connections close at once ----
+$PY "$P2P_TOP/tests/sh/tlsterm-client.py" idle apps.corp.test "$APPS" "$HTTPS_PORT" "$T/pki/ca.crt" >"$T/idle" 2>&1 &
+ipid=$!
+tcurl -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ALICE" "$U/public/slow/1" >"$T/slow.code" 2>&1 &
+cpid=$!
+sleep 0.5   # both under way (the slow one waits a second upstream)
+s0=$(date +%s.%N)
+kill -TERM "$pid_tlsterm"
+wait "$pid_tlsterm"; rc=$?
+s1=$(date +%s.%N)
+wait "$cpid" "$ipid"
+check "SIGTERM: the request in flight is answered" [ "$(cat "$T/slow.code")" = 200 ]
+check "... the kept-alive idle connection is closed at once" grep -Eq "^status 200, closed after 0\.[0-9] s$" "$T/idle"
+check "... and p2p-tlsterm exits 0 within 2 s" sh -c '[ "$1" -eq 0 ] && [ "$(echo "$3 - $2 < 2" | bc)" = 1 ]' sh "$rc" "$s0" "$s1"
+
 check "no error or warning from p2p-tlsterm" sh -c '! grep -E "^p2p-tlsterm: (error|fatal|warning): " "$1"' sh "$LOG"
 finish

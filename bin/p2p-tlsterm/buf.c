@@ -8,30 +8,50 @@
 
 #include "tlsterm.h"
 
-/* Buffers of the exchanges' size are kept for the next exchange: two per
- * request otherwise go back and forth through malloc, which showed in the
- * profile. */
+/* Buffers of a few sizes (the exchanges', a client's input and output)
+ * are kept for the next user: otherwise every request takes two or more
+ * trips through malloc, which showed in the profile, and an idle
+ * connection can give its buffers back. */
+#define POOL_CLASSES 4
 #define POOL_MAX 256
-static char *pool[POOL_MAX];
-static size_t npool, pool_size;
+static struct {
+	size_t size, n;
+	char *free[POOL_MAX];
+} pools[POOL_CLASSES];
 
 void buf_pool_size(size_t size)
 {
-	pool_size = size;
+	for (int i = 0; i < POOL_CLASSES; i++)
+		if (pools[i].size == size || pools[i].size == 0) {
+			pools[i].size = size;
+			return;
+		}
+}
+
+static int pool_of(size_t size)
+{
+	for (int i = 0; i < POOL_CLASSES; i++)
+		if (pools[i].size == size)
+			return i;
+	return -1;
 }
 
 int buf_init(struct buf *b, size_t cap)
 {
+	int p = pool_of(cap);
+
 	b->start = b->end = 0;
 	b->cap = cap;
-	b->data = cap == pool_size && npool ? pool[--npool] : malloc(cap);
+	b->data = p >= 0 && pools[p].n ? pools[p].free[--pools[p].n] : malloc(cap);
 	return b->data ? 0 : -1;
 }
 
 void buf_free(struct buf *b)
 {
-	if (b->data && b->cap == pool_size && npool < POOL_MAX)
-		pool[npool++] = b->data;
+	int p = b->data ? pool_of(b->cap) : -1;
+
+	if (p >= 0 && pools[p].n < POOL_MAX)
+		pools[p].free[pools[p].n++] = b->data;
 	else
 		free(b->data);
 	b->data = NULL;
@@ -40,8 +60,9 @@ void buf_free(struct buf *b)
 
 void buf_pool_drain(void)
 {
-	while (npool)
-		free(pool[--npool]);
+	for (int i = 0; i < POOL_CLASSES; i++)
+		while (pools[i].n)
+			free(pools[i].free[--pools[i].n]);
 }
 
 size_t buf_space(struct buf *b)

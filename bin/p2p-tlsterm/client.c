@@ -27,6 +27,7 @@
 #include "tlsterm.h"
 
 #define CLIENT_IN 32768
+#define CLIENT_OUT (tt.o.buffer + HTTP_HEAD_MAX + 1024)
 #define PUMP_ROUNDS 64
 
 static struct client *clients;
@@ -70,6 +71,27 @@ static void client_free(struct client *c)
 	free(c);
 }
 
+int client_buffers(struct client *c)
+{
+	if (!c->in.data && buf_init(&c->in, CLIENT_IN) < 0)
+		return -1;
+	if (!c->out.data && buf_init(&c->out, CLIENT_OUT) < 0)
+		return -1;
+	return 0;
+}
+
+/* A connection waiting for its next request holds no buffer (they go
+ * back to the pool): thousands of idle kept-alive connections cost little. */
+static void release_buffers(struct client *c)
+{
+	if (c->ex || buf_len(&c->in) || buf_len(&c->out) || !c->io.handshake_done)
+		return;
+	if (c->h2c && !h2_idle(c))
+		return;
+	buf_free(&c->in);
+	buf_free(&c->out);
+}
+
 static void reap(struct client *c)
 {
 	if (c->dead && !c->in_pump)
@@ -100,7 +122,7 @@ int client_accept(int fd, int kind, const char *resource, const struct addr *loc
 	if (r && r->nnames)
 		snprintf(c->default_name, sizeof c->default_name, "%s",
 			 r->names[0][0] == '*' ? r->names[0] + 2 : r->names[0]);
-	if (buf_init(&c->in, CLIENT_IN) < 0 || buf_init(&c->out, tt.o.buffer + HTTP_HEAD_MAX + 1024) < 0)
+	if (client_buffers(c) < 0)
 		goto fail;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (kind == LK_HTTPS) {
@@ -149,6 +171,10 @@ static void refuse(struct client *c, int status, const char *why)
 	tt.st.refused_parse++;
 	tt.st.status[status / 100]++;
 	log_info("%s: request refused with %d: %s", c->src, status, why);
+	if (client_buffers(c) < 0) {
+		c->dead = 1;
+		return;
+	}
 	c->out.start = c->out.end = 0;
 	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
 		   "Content-Length: %zu\r\nConnection: close\r\n\r\n%d %s\n", status,
@@ -434,6 +460,8 @@ static int wants_read(struct client *c)
 		return h2_wants_read(c);
 	if (c->close_after)
 		return 0;
+	if (!c->in.data)
+		return !c->ex;   /* idle, its buffers given back */
 	if (!c->ex)
 		return buf_len(&c->in) < c->in.cap;
 	return exchange_wants_body(c->ex) && buf_len(&c->in) < c->in.cap;
@@ -520,6 +548,11 @@ void client_pump(struct client *c)
 {
 	if (c->in_pump || c->dead)
 		return;
+	if (client_buffers(c) < 0) {
+		log_warning("%s: out of memory: closing", c->src);
+		c->dead = 1;
+		return;
+	}
 	c->in_pump = 1;
 	for (int round = 0; round < PUMP_ROUNDS && !c->dead; round++) {
 		int moved = handshake(c);
@@ -542,6 +575,7 @@ void client_pump(struct client *c)
 	c->in_pump = 0;
 	if (c->dead)
 		return;
+	release_buffers(c);
 	if (c->h2c)
 		io_update(tt.loop, &c->io, wants_read(c), h2_wants_write(c));
 	else
@@ -592,6 +626,8 @@ void client_kick(struct client *c)
 		kick_timer = loop_timer_add(tt.loop, 0, run_kicks, NULL);
 }
 
+/* Timeouts; a connection is pumped only when something was due on it (an
+ * idle one costs nothing here). */
 static void sweep_one(struct client *c, uint64_t now)
 {
 	if (c->h2c) {
@@ -600,13 +636,17 @@ static void sweep_one(struct client *c, uint64_t now)
 		exchange_sweep(c->ex, now);
 	} else if (tt.draining && !buf_len(&c->in) && !buf_len(&c->out)) {
 		c->dead = 1;      /* between requests: nothing is lost */
+		return;
 	} else if (now >= c->deadline) {
 		tt.st.timeouts++;
 		if (c->io.handshake_done && buf_len(&c->in) && !c->close_after) {
 			refuse(c, 408, "the request head did not arrive in time");
 		} else {
 			c->dead = 1;
+			return;
 		}
+	} else {
+		return;
 	}
 	client_pump(c);
 }

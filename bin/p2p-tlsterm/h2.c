@@ -566,6 +566,11 @@ int h2_wants_write(struct client *c)
 	return buf_len(&c->out) > 0 || nghttp2_session_want_write(c->h2c->s);
 }
 
+int h2_idle(struct client *c)
+{
+	return !c->h2c->reqs && !nghttp2_session_want_write(c->h2c->s);
+}
+
 void h2_sweep(struct client *c, uint64_t now)
 {
 	struct h2conn *h = c->h2c;

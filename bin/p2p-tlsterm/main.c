@@ -407,6 +407,8 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	buf_pool_size(tt.o.buffer);
+	buf_pool_size(32768);                            /* a client's input */
+	buf_pool_size(tt.o.buffer + HTTP_HEAD_MAX + 1024); /* and output */
 	d.started = time(NULL);
 	if (!(tt.loop = loop_new()))
 		log_fatal(EXIT_SYSTEM, "out of memory");

@@ -88,7 +88,9 @@ static int configure(SSL_CTX *ctx)
 		return -1;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 				 SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* an idle connection keeps no TLS buffer either */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			      SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_tlsext_servername_callback(ctx, servername);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	return 0;

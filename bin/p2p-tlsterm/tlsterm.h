@@ -325,6 +325,8 @@ struct client {
 
 int client_accept(int fd, int kind, const char *resource, const struct addr *local, uint16_t lport,
 		  const struct addr *peer, uint16_t pport);
+/* C's input and output buffers, taken again after an idle spell; 0 or -1. */
+int client_buffers(struct client *c);
 /* Make every possible step on C and its exchanges, then set its events. */
 void client_pump(struct client *c);
 /* Pump C soon, from the loop (from callbacks that must not recurse). */
@@ -448,4 +450,6 @@ void h2_free(struct client *c);
 int h2_pump(struct client *c);
 int h2_wants_read(struct client *c);
 int h2_wants_write(struct client *c);
+/* No stream open and nothing for nghttp2 to send. */
+int h2_idle(struct client *c);
 void h2_sweep(struct client *c, uint64_t now);

@@ -210,9 +210,13 @@ static void on_sweep(struct loop *loop, void *arg)
 		last_listen = now;
 		listen_sync();   /* addresses that could not be bound yet */
 	}
-	if (d.draining && (clients_open() == 0 || now >= d.drain_until)) {
+	/* exit once every connection is done and p2p-audit has every record */
+	if (d.draining && ((clients_open() == 0 && jsonl_pending(tt.audit) == 0) || now >= d.drain_until)) {
 		if (clients_open())
 			log_info("exiting with %zu connections still open", clients_open());
+		if (jsonl_pending(tt.audit))
+			log_error("exiting with %zu audit records not acknowledged by p2p-audit",
+				  jsonl_pending(tt.audit));
 		loop_stop(loop);
 		return;
 	}

@@ -157,7 +157,10 @@ time.sleep(0.5)
 print("%d" % ((rss() - base) / 500))
 EOF
 echo "# 500 idle kept-alive TLS connections: $(cat "$T/idle-mem") KiB each"
-check "an idle kept-alive TLS connection costs p2p-tlsterm under 40 KiB" [ "$(cat "$T/idle-mem")" -lt 40 ]
+case $P2P_BUILD in
+*/sanitize) skip "the memory of an idle connection: ASan's allocator adds its own" ;;
+*) check "an idle kept-alive TLS connection costs p2p-tlsterm under 40 KiB" [ "$(cat "$T/idle-mem")" -lt 40 ] ;;
+esac
 
 # ---- SIGTERM: what is in flight finishes, idle connections close at once ----
 $PY "$P2P_TOP/tests/sh/tlsterm-client.py" idle apps.corp.test "$APPS" "$HTTPS_PORT" "$T/pki/ca.crt" >"$T/idle" 2>&1 &

@@ -98,7 +98,14 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/lib/libp2p.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/lib/libp2p.a $(LDLIBS)
 
-bench: all $(BENCH_BIN)
+# p2p-tlsterm with its p2p-authz check and p2p-audit record compiled out,
+# only so that a bench can measure what they cost (never installed).
+$(BUILD)/bench/p2p-tlsterm-nochecks: $(wildcard bin/p2p-tlsterm/*.c) $(BUILD)/lib/libp2p.a $(wildcard lib/*.h bin/p2p-tlsterm/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DTLSTERM_BENCH_NOCHECKS -Ibin/p2p-tlsterm -o $@ \
+		$(wildcard bin/p2p-tlsterm/*.c) $(BUILD)/lib/libp2p.a $(LDLIBS)
+
+bench: all $(BENCH_BIN) $(BUILD)/bench/p2p-tlsterm-nochecks
 	@libexec/p2p-deps bench
 	tests/bench/run $(BUILD)
 

@@ -224,7 +224,7 @@ struct dcache *dcache_new(size_t max);
 void dcache_free(struct dcache *c);
 /* The cached reply fields for KEY (borrowed), or NULL when absent or
  * expired at NOW. */
-json_t *dcache_get(struct dcache *c, const uint8_t key[CACHE_KEY_LEN], time_t now);
+json_t *dcache_get(struct dcache *c, const uint8_t key[CACHE_KEY_LEN], time_t now, time_t *expires);
 /* Keep FIELDS (a reference is taken) until EXPIRES. */
 void dcache_put(struct dcache *c, const uint8_t key[CACHE_KEY_LEN], json_t *fields,
 		time_t expires, time_t now);
@@ -271,8 +271,17 @@ struct authz {
 	json_t *names;               /* lower-case host -> resource (exact) */
 	json_t *wildcards;           /* lower-case suffix of "*.suffix" -> resource */
 	int map_ready;
+	uint64_t generation;         /* counts changes that can change a decision */
 	struct authz_stats st;
 };
+
+/* A proxy may apply a decision again to the same check for at most this
+ * long (reuse_ms; p2p-ipc(7)), and only until the generation changes. */
+#define REUSE_MS_MAX 60000
+
+/* The policy, the map or a key set changed: decisions made before may not
+ * hold. Clears the cache and counts a new generation. */
+void authz_changed(struct authz *a);
 
 /* Rebuild the client and name indexes from the map's sections. */
 void authz_set_map(struct authz *a, json_t *clients, json_t *resources);

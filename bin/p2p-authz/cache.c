@@ -68,7 +68,7 @@ static void unlink_entry(struct dcache *c, struct entry *e)
 	c->n--;
 }
 
-json_t *dcache_get(struct dcache *c, const uint8_t key[CACHE_KEY_LEN], time_t now)
+json_t *dcache_get(struct dcache *c, const uint8_t key[CACHE_KEY_LEN], time_t now, time_t *expires)
 {
 	struct entry *e;
 
@@ -81,6 +81,8 @@ json_t *dcache_get(struct dcache *c, const uint8_t key[CACHE_KEY_LEN], time_t no
 			unlink_entry(c, e);
 			return NULL;
 		}
+		if (expires)
+			*expires = e->expires;
 		return e->fields;
 	}
 	return NULL;

@@ -103,7 +103,25 @@ void authz_set_map(struct authz *a, json_t *clients, json_t *resources)
 		}
 	}
 	a->map_ready = 1;
+	authz_changed(a);
+}
+
+void authz_changed(struct authz *a)
+{
 	dcache_clear(a->cache);
+	a->generation++;
+}
+
+/* How long a proxy may apply this decision again: while the cache would
+ * (the token, the assertion), at most REUSE_MS_MAX. */
+static void add_reuse(json_t *fields, time_t until, time_t now)
+{
+	json_int_t ms = until > now ? (json_int_t)(until - now) * 1000 : 0;
+
+	if (ms > REUSE_MS_MAX)
+		ms = REUSE_MS_MAX;
+	if (ms > 0)
+		json_object_set_new(fields, "reuse_ms", json_integer(ms));
 }
 
 /* The resource of HOST ("Name.Example.:443"): an exact name first, then
@@ -754,6 +772,7 @@ enum decide_outcome authz_decide(struct authz *a, json_t *req, time_t now, json_
 	const char *resource, *pathwhy, *token = NULL;
 	uint8_t key[CACHE_KEY_LEN];
 	size_t len = 0;
+	time_t until = 0;
 	int keyed = 0;
 	enum decide_outcome o = DECIDED;
 
@@ -788,8 +807,10 @@ enum decide_outcome authz_decide(struct authz *a, json_t *req, time_t now, json_
 		if (rt->auth & AUTH_JWT)
 			token = find_token(&r, cookies, rt->provider, &len, &probe);
 		keyed = cache_key(&r, resource, rt, token, len, probe.token_from, key) == 0;
-		if (keyed && (hit = dcache_get(a->cache, key, now))) {
+		if (keyed && (hit = dcache_get(a->cache, key, now, &until))) {
 			*fields = json_copy(hit);
+			add_reuse(*fields, until, now);
+			json_object_set_new(*fields, "generation", json_integer((json_int_t)a->generation));
 			json_object_set_new(*fields, "path", json_string(r.norm));
 			json_object_set_new(*fields, "cached", json_true());
 			a->st.cached++;
@@ -809,10 +830,13 @@ enum decide_outcome authz_decide(struct authz *a, json_t *req, time_t now, json_
 		if (keyed && (v.status == 200 || v.status == 403)) {
 			json_t *copy = json_copy(*fields);
 
-			dcache_put(a->cache, key, copy, cache_expiry(a, &id, now), now);
+			until = cache_expiry(a, &id, now);
+			dcache_put(a->cache, key, copy, until, now);
 			json_decref(copy);
+			add_reuse(*fields, until, now);
 		}
 		json_object_set_new(*fields, "cached", json_false());
+		json_object_set_new(*fields, "generation", json_integer((json_int_t)a->generation));
 		count(a, v.status);
 	}
 	json_decref(id.claims);

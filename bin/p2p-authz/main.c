@@ -50,8 +50,11 @@ static struct {
 /* Requests of one connection held while a key set is fetched; the ones
  * after them wait too, so replies keep the order of the requests. */
 struct conn_state {
-	json_t *queue;
+	json_t *queue;          /* checks held for a key set, in order */
+	json_t *watch_id;       /* the id of this connection's watch, or NULL */
 };
+
+static void notify_watchers(void);
 
 /* ---- the policy ---- */
 
@@ -103,7 +106,8 @@ static void reload(const char *why)
 	policy_free(d.a.policy);
 	d.a.policy = p;
 	keystore_retain(d.a.keys, p);
-	dcache_clear(d.a.cache);
+	authz_changed(&d.a);
+	notify_watchers();
 	d.reloads++;
 	d.last_error[0] = '\0';
 	d.loaded_at = time(NULL);
@@ -182,11 +186,21 @@ static int try_check(struct ipc_conn *c, json_t *req)
 	uint64_t t0 = now_ns(), dt;
 	enum decide_outcome o;
 
-	if (keystore_changed(d.a.keys))
-		dcache_clear(d.a.cache); /* a key taken out stops working at once */
+	if (keystore_changed(d.a.keys)) { /* a key taken out stops working at once */
+		authz_changed(&d.a);
+		notify_watchers();
+	}
 	o = authz_decide(&d.a, req, time(NULL), &fields, error, sizeof error, &wait);
 	if (o == WAIT_FOR_KEYS)
 		return -1;
+	if (keystore_changed(d.a.keys)) {
+		/* read again for this check (an unknown kid): the watchers hear
+		 * of it first; this decision was made with the new keys */
+		authz_changed(&d.a);
+		notify_watchers();
+		if (fields)
+			json_object_set_new(fields, "generation", json_integer((json_int_t)d.a.generation));
+	}
 	if (!fields) {
 		ipc_reply_error(c, req, "%s", error);
 		return 0;
@@ -248,12 +262,71 @@ static void op_status(struct ipc_conn *c, json_t *req)
 		"resources", (json_int_t)d.a.policy->nresources));
 }
 
+/* The connection's state, made on first use; NULL when out of memory. */
+static struct conn_state *conn_state_of(struct ipc_conn *c)
+{
+	struct conn_state *cs = ipc_conn_data(c);
+
+	if (cs)
+		return cs;
+	cs = calloc(1, sizeof *cs);
+	if (!cs || !(cs->queue = json_array())) {
+		free(cs);
+		return NULL;
+	}
+	ipc_conn_set_data(c, cs);
+	return cs;
+}
+
+/* watch: this connection hears of every change that can change a decision
+ * ({"id":ID,"event":"changed","generation":N}), so that a proxy may apply
+ * a decision again (reuse_ms) until then. */
+static void op_watch(struct ipc_conn *c, json_t *req)
+{
+	struct conn_state *cs = conn_state_of(c);
+
+	if (!cs) {
+		ipc_reply_error(c, req, "out of memory");
+		return;
+	}
+	if (cs->watch_id) {
+		ipc_reply_error(c, req, "this connection is already watching");
+		return;
+	}
+	cs->watch_id = json_incref(json_object_get(req, "id"));
+	ipc_reply_ok(c, req, json_pack("{s:I}", "generation", (json_int_t)d.a.generation));
+}
+
+static void notify_one(struct ipc_conn *c, void *arg)
+{
+	struct conn_state *cs = ipc_conn_data(c);
+	json_t *event;
+
+	(void)arg;
+	if (!cs || !cs->watch_id)
+		return;
+	event = json_pack("{s:O,s:s,s:I}", "id", cs->watch_id, "event", "changed", "generation",
+			  (json_int_t)d.a.generation);
+	/* a watcher that cannot be told is closed: it must not go on reusing */
+	if (!event || ipc_send(c, event) < 0)
+		ipc_conn_close(c);
+	json_decref(event);
+}
+
+static void notify_watchers(void)
+{
+	if (d.ipc)
+		ipc_server_foreach(d.ipc, notify_one, NULL);
+}
+
 /* Answer REQ; 0, or -1 when it has to wait. */
 static int handle(struct ipc_conn *c, const char *op, json_t *req)
 {
 	if (strcmp(op, "check") == 0)
 		return try_check(c, req);
-	if (strcmp(op, "status") == 0)
+	if (strcmp(op, "watch") == 0)
+		op_watch(c, req);
+	else if (strcmp(op, "status") == 0)
 		op_status(c, req);
 	else if (strcmp(op, "jwks") == 0)
 		ipc_reply_ok(c, req, d.a.signer ? signer_jwks(d.a.signer) : json_pack("{s:[]}", "keys"));
@@ -293,14 +366,9 @@ static void on_request(struct ipc_conn *c, const char *op, json_t *req, void *ar
 	}
 	if (handle(c, op, req) == 0)
 		return;
-	if (!cs) {
-		cs = calloc(1, sizeof *cs);
-		if (!cs || !(cs->queue = json_array())) {
-			free(cs);
-			ipc_reply_error(c, req, "out of memory");
-			return;
-		}
-		ipc_conn_set_data(c, cs);
+	if (!(cs = conn_state_of(c))) {
+		ipc_reply_error(c, req, "out of memory");
+		return;
 	}
 	d.waits++;
 	json_array_append(cs->queue, req);
@@ -315,6 +383,7 @@ static void on_close(struct ipc_conn *c, void *arg)
 	if (!cs)
 		return;
 	json_decref(cs->queue);
+	json_decref(cs->watch_id);
 	free(cs);
 }
 
@@ -324,6 +393,10 @@ static void on_keys(struct keystore *ks, struct keysource *src, void *arg)
 	(void)ks;
 	(void)src;
 	(void)arg;
+	if (keystore_changed(d.a.keys)) {
+		authz_changed(&d.a);
+		notify_watchers();
+	}
 	ipc_server_foreach(d.ipc, drain, NULL);
 }
 
@@ -336,7 +409,8 @@ static void on_map(struct mapwatch *w, void *arg)
 	json_t *v;
 
 	(void)arg;
-	authz_set_map(&d.a, clients, resources);
+	authz_set_map(&d.a, clients, resources); /* a new generation */
+	notify_watchers();
 	for (size_t i = 0; i < d.a.policy->nresources; i++)
 		if (!json_object_get(resources, d.a.policy->resources[i].name))
 			log_warning("policy names resource %s, which the map (version %lld) lacks",

@@ -2,11 +2,78 @@
  * resource, the host, the method and target as received, the overlay
  * source address (the WireGuard identity), and the two header fields a
  * decision reads, Authorization and Cookie, every copy of them. Written
- * straight as JSON: this is done for every request. */
+ * straight as JSON: this is done for every request.
+ *
+ * An answer that p2p-authz says may be reused (reuse_ms) is kept for the
+ * very same check (reuse.c), but only while this connection watches
+ * p2p-authz: it tells of every change that can change a decision (the
+ * policy, the map, a key set), and each change drops every answer kept.
+ * No watch (the connection is new or gone, or p2p-authz is older), no
+ * reuse: every request is asked. */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "tlsterm.h"
+
+#define WATCH_TIMEOUT_MS 5000
+
+static struct {
+	int asked;              /* a watch was sent on this connection */
+	int live;               /* ... and p2p-authz took it */
+	json_int_t generation;  /* of p2p-authz's decisions, as last told */
+} watch;
+
+static void on_watch(void *ctx, json_t *reply, const char *err)
+{
+	const char *event = json_string_value(json_object_get(reply, "event"));
+	json_t *gen = json_object_get(reply, "generation");
+
+	(void)ctx;
+	reuse_clear();
+	if (!reply) {           /* the connection went: ask again on the next */
+		(void)err;
+		watch.asked = watch.live = 0;
+		return;
+	}
+	if (!json_is_integer(gen) || (!event && !json_is_true(json_object_get(reply, "ok")))) {
+		if (watch.live || !event)
+			log_info("p2p-authz does not take a watch: every request is asked");
+		watch.live = 0; /* asked stays: not again on this connection */
+		return;
+	}
+	watch.generation = json_integer_value(gen);
+	watch.live = 1;
+}
+
+size_t authz_reuse_entries(void)
+{
+	return reuse_size();
+}
+
+int authz_watching(void)
+{
+	return watch.live;
+}
+
+/* The verdict for a check that was asked: kept when it may be reused and
+ * no change was told since it was decided. */
+static void on_check_reply(void *ctx, json_t *reply, const char *err)
+{
+	struct exchange *ex = ctx;
+	json_t *reuse = json_object_get(reply, "reuse_ms"), *gen = json_object_get(reply, "generation");
+	json_int_t status = json_integer_value(json_object_get(reply, "status"));
+
+	if (ex->check && watch.live && json_is_true(json_object_get(reply, "ok")) &&
+	    json_is_integer(reuse) && json_integer_value(reuse) > 0 && json_integer_value(reuse) <= 3600000 &&
+	    json_is_integer(gen) && json_integer_value(gen) == watch.generation &&
+	    (status == 200 || status == 403))
+		reuse_put(ex->check, ex->check_len, reply, loop_now_ms() + (uint64_t)json_integer_value(reuse));
+	free(ex->check);
+	ex->check = NULL;
+	ex->on_check(ex, reply, err);
+}
 
 /* "name":"value" or "name":["v1","v2"] for the fields called NAME. */
 static void add_fields(struct jw *w, const struct http_msg *m, const char *name)
@@ -44,6 +111,7 @@ static void add_fields(struct jw *w, const struct http_msg *m, const char *name)
 int authz_ask(struct exchange *ex, jsonl_fn *fn)
 {
 	struct jw w = { 0 }, h = { 0 };
+	json_t *hit;
 	int r;
 
 	jw_str(&w, "op", "check", 16);
@@ -59,7 +127,33 @@ int authz_ask(struct exchange *ex, jsonl_fn *fn)
 	if (h.len)
 		jw_raw(&w, NULL, h.p, h.len);
 	jw_raw(&w, NULL, "}", 1);
-	r = w.failed || h.failed ? -1 : jsonl_call_raw(tt.authz, w.p, w.len, tt.o.authz_timeout_ms, fn, ex);
+	if (w.failed || h.failed) {
+		r = -1;
+	} else if (watch.live && (hit = reuse_get(w.p, w.len, loop_now_ms()))) {
+		tt.st.authz_reused++;
+		json_incref(hit);  /* FN may end the exchange, and a change the entry */
+		fn(ex, hit, NULL);
+		json_decref(hit);
+		r = 0;
+	} else {
+		if (tt.o.reuse_max && !watch.asked) {
+			/* sent first on the connection: told of changes before any answer */
+			if (jsonl_watch(tt.authz, "\"op\":\"watch\"", 12, WATCH_TIMEOUT_MS, on_watch, NULL) == 0)
+				watch.asked = 1;
+		}
+		ex->on_check = fn;
+		if (tt.o.reuse_max && w.len <= REUSE_KEY_MAX) {
+			ex->check = w.p;    /* kept until the answer: the key */
+			ex->check_len = w.len;
+			w.p = NULL;
+		}
+		r = jsonl_call_raw(tt.authz, ex->check ? ex->check : w.p, w.len, tt.o.authz_timeout_ms,
+				   on_check_reply, ex);
+		if (r < 0) {
+			free(ex->check);
+			ex->check = NULL;
+		}
+	}
 	jw_free(&w);
 	jw_free(&h);
 	return r;

@@ -20,6 +20,8 @@
 struct call {
 	json_int_t id;
 	int ack_only;          /* FN only wants to hear of failures */
+	int lasting;           /* a watch: FN hears every line with this id */
+	size_t len;            /* of its line */
 	uint64_t deadline;
 	jsonl_fn *fn;
 	void *ctx;
@@ -39,13 +41,17 @@ struct jsonl {
 	size_t inlen;
 	int warned;
 	struct loop_timer *flush_timer;
+	int batching;           /* jsonl_set_batching */
+	size_t calls_bytes;     /* of the lines of the calls in the list */
 	int want_out;
 };
 
 static void on_event(struct loop *loop, int fd, uint32_t events, void *arg);
 static void flush(struct jsonl *j);
 
-/* Requests made in one turn of the loop go out in one write. */
+/* Requests made in one turn of the loop go out in one write; when
+ * batching, those made while others are unanswered go when the answers
+ * come (on_event), or at 64 KiB. */
 static void on_flush_timer(struct loop *loop, void *arg)
 {
 	struct jsonl *j = arg;
@@ -60,6 +66,8 @@ static void flush_soon(struct jsonl *j)
 {
 	if (j->outlen >= 65536) {
 		flush(j);
+	} else if (j->batching && j->calls_bytes > j->outlen) {
+		return; /* something sent is unanswered: wait for its answer */
 	} else if (!j->flush_timer) {
 		j->flush_timer = loop_timer_add(j->loop, 0, on_flush_timer, j);
 		if (!j->flush_timer)
@@ -80,28 +88,57 @@ struct jsonl *jsonl_new(struct loop *loop, const char *path)
 	return j;
 }
 
-/* Every call in flight fails with WHY; the connection is closed. */
-static void drop(struct jsonl *j, const char *why)
+/* The connection is closed and every call in flight fails with WHY. With
+ * KEEP, on a connection held for a flush delay (audit records), the calls
+ * not a byte of which was sent stay queued for the next connection: the
+ * daemon never saw them, so sending them again cannot make a copy. */
+static void drop(struct jsonl *j, const char *why, int keep)
 {
 	struct call *c = j->calls;
+	size_t total = 0, off = 0, unsent_from, kept_bytes = 0;
 
 	if (j->fd >= 0) {
 		loop_del_fd(j->loop, j->fd);
 		close(j->fd);
 		j->fd = -1;
 	}
+	/* what is in out is the end of the calls' lines, in order */
+	for (struct call *p = j->calls; p; p = p->next)
+		total += p->len;
+	unsent_from = total >= j->outlen ? total - j->outlen : 0;
+	keep = keep && j->batching;
 	j->calls = NULL;
 	j->tail = &j->calls;
 	j->ncalls = 0;
-	j->outlen = j->inlen = 0;
+	j->calls_bytes = 0;
+	j->inlen = 0;
 	while (c) {
 		struct call *next = c->next;
+		size_t start = off;
 
-		if (c->fn)
-			c->fn(c->ctx, NULL, why);
-		free(c);
+		off += c->len;
+		if (keep && !c->lasting && start >= unsent_from) {
+			c->next = NULL;
+			*j->tail = c;
+			j->tail = &c->next;
+			j->ncalls++;
+			j->calls_bytes += c->len;
+			kept_bytes += c->len;
+		} else {
+			if (c->fn)
+				c->fn(c->ctx, NULL, why);
+			free(c);
+		}
 		c = next;
 	}
+	if (kept_bytes && kept_bytes <= j->outlen)
+		memmove(j->out, j->out + (j->outlen - kept_bytes), kept_bytes);
+	j->outlen = kept_bytes <= j->outlen ? kept_bytes : 0;
+}
+
+void jsonl_set_batching(struct jsonl *j, int on)
+{
+	j->batching = on;
 }
 
 void jsonl_free(struct jsonl *j)
@@ -110,7 +147,7 @@ void jsonl_free(struct jsonl *j)
 		return;
 	if (j->flush_timer)
 		loop_timer_cancel(j->loop, j->flush_timer);
-	drop(j, "shutting down");
+	drop(j, "shutting down", 0);
 	free(j->out);
 	free(j);
 }
@@ -151,6 +188,8 @@ int jsonl_ready(struct jsonl *j)
 	j->warned = 0;
 	j->fd = fd;
 	j->want_out = 0;
+	if (j->outlen)  /* kept from the connection before */
+		flush_soon(j);
 	return 0;
 }
 
@@ -163,7 +202,7 @@ static void flush(struct jsonl *j)
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			log_warning("%s: %s", j->path, strerror(errno));
-			drop(j, "the daemon went away");
+			drop(j, "the daemon went away", 1);
 			return;
 		}
 		memmove(j->out, j->out + n, j->outlen - (size_t)n);
@@ -205,6 +244,8 @@ static int enqueue(struct jsonl *j, const char *members, size_t len, uint64_t ti
 	memcpy(j->out + j->outlen + hl, members, len);
 	memcpy(j->out + j->outlen + hl + len, "}\n", 2);
 	j->outlen += (size_t)hl + len + 2;
+	c->len = (size_t)hl + len + 2;
+	j->calls_bytes += c->len;
 	c->deadline = loop_now_ms() + timeout_ms;
 	c->fn = fn;
 	c->ctx = ctx;
@@ -226,6 +267,15 @@ int jsonl_send(struct jsonl *j, const char *members, size_t len, uint64_t timeou
 	if (enqueue(j, members, len, timeout_ms, fn, NULL) < 0)
 		return -1;
 	((struct call *)((char *)j->tail - offsetof(struct call, next)))->ack_only = 1;
+	return 0;
+}
+
+int jsonl_watch(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn,
+		void *ctx)
+{
+	if (enqueue(j, members, len, timeout_ms, fn, ctx) < 0)
+		return -1;
+	((struct call *)((char *)j->tail - offsetof(struct call, next)))->lasting = 1;
 	return 0;
 }
 
@@ -385,6 +435,7 @@ static struct call *take(struct jsonl *j, json_int_t id)
 		if (!*pp)
 			j->tail = pp;
 		j->ncalls--;
+		j->calls_bytes -= c->len;
 		return c;
 	}
 	return NULL;
@@ -426,6 +477,16 @@ static void on_line(struct jsonl *j, const char *line, size_t len)
 		json_decref(reply);
 		return;
 	}
+	for (c = j->calls; c && c->id != json_integer_value(json_object_get(reply, "id")); c = c->next)
+		;
+	if (c && c->lasting) {
+		/* answered: from now on it waits for events, with no deadline */
+		c->deadline = UINT64_MAX;
+		if (c->fn)
+			c->fn(c->ctx, reply, NULL);
+		json_decref(reply);
+		return;
+	}
 	c = take(j, json_integer_value(json_object_get(reply, "id")));
 	if (c && c->fn)
 		c->fn(c->ctx, reply, NULL);
@@ -449,7 +510,7 @@ static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
 		return;
 	if (n <= 0) {
 		log_warning("%s: %s", j->path, n == 0 ? "the daemon closed the connection" : strerror(errno));
-		drop(j, "the daemon went away");
+		drop(j, "the daemon went away", 1);
 		return;
 	}
 	j->inlen += (size_t)n;
@@ -468,8 +529,11 @@ static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
 	}
 	if (j->inlen == sizeof j->in - 1) {
 		log_warning("%s: a reply line over %d bytes", j->path, IPC_LINE_MAX);
-		drop(j, "a reply too long");
+		drop(j, "a reply too long", 0);
+		return;
 	}
+	if (j->batching && j->outlen && j->calls_bytes == j->outlen)
+		flush(j); /* all answered: what waited goes now, together */
 }
 
 void jsonl_sweep(struct jsonl *j, uint64_t now)
@@ -477,7 +541,7 @@ void jsonl_sweep(struct jsonl *j, uint64_t now)
 	for (struct call *c = j->calls; c; c = c->next)
 		if (c->deadline <= now) {
 			log_warning("%s: no reply within the time allowed: reconnecting", j->path);
-			drop(j, "no reply in time");
+			drop(j, "no reply in time", 0);
 			return;
 		}
 }

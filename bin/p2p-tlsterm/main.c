@@ -73,7 +73,7 @@ static json_t *status(void)
 	const struct stats *s = &tt.st;
 
 	return json_pack("{s:s,s:I,s:b,s:o,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
-			 "s:{s:I,s:I,s:I,s:I},s:{s:b,s:I,s:I},s:{s:b,s:I,s:I,s:I,s:I,s:b},"
+			 "s:{s:I,s:I,s:I,s:I},s:{s:b,s:I,s:I,s:b,s:I,s:I},s:{s:b,s:I,s:I,s:I,s:I,s:b},"
 			 "s:o,s:I,s:I,s:I,s:I}",
 		"prog", "p2p-tlsterm",
 		"map_version", (json_int_t)mapwatch_version(d.watch),
@@ -92,7 +92,8 @@ static json_t *status(void)
 			(json_int_t)s->upstream_reused, "failures", (json_int_t)s->upstream_failures,
 			"idle", (json_int_t)upstreams_idle(),
 		"authz", "connected", jsonl_connected(tt.authz), "pending", (json_int_t)jsonl_pending(tt.authz),
-			"unavailable", (json_int_t)s->authz_unavailable,
+			"unavailable", (json_int_t)s->authz_unavailable, "watching", authz_watching(),
+			"reused", (json_int_t)s->authz_reused, "reuse_entries", (json_int_t)authz_reuse_entries(),
 		"audit", "connected", jsonl_connected(tt.audit), "pending", (json_int_t)jsonl_pending(tt.audit),
 			"records", (json_int_t)s->audit_records, "failures", (json_int_t)s->audit_failures,
 			"unavailable", (json_int_t)s->audit_unavailable, "fail_open", tt.o.audit_fail_open,
@@ -281,6 +282,10 @@ static int set_option(const char *arg)
 		tt.o.max_connections = (unsigned)v;
 		return 0;
 	}
+	if (!strncmp(arg, "reuse=", 6) && v <= 1000000) {
+		tt.o.reuse_max = (unsigned)v;
+		return 0;
+	}
 	if (!strncmp(arg, "pool_max=", 9)) {
 		tt.o.pool_max = (unsigned)v;
 		return 0;
@@ -313,7 +318,7 @@ static void parse_options(int argc, char **argv)
 	tt.o = (struct options){ .header_timeout_ms = 10000, .idle_timeout_ms = 60000,
 				.connect_timeout_ms = 5000, .response_timeout_ms = 60000,
 				.body_timeout_ms = 300000, .authz_timeout_ms = 5000,
-				.pool_idle_ms = 30000, .max_connections = 20000, .pool_max = 256,
+				.pool_idle_ms = 30000, .max_connections = 20000, .pool_max = 256, .reuse_max = 1024,
 				.buffer = 65536, .https_port = 443, .http_port = 80 };
 	while ((c = getopt(argc, argv, "vnkFd:u:r:m:a:A:c:i:p:P:K:o:C:")) != -1) {
 		switch (c) {
@@ -413,6 +418,7 @@ int main(int argc, char **argv)
 	buf_pool_size(tt.o.buffer);
 	buf_pool_size(32768);                            /* a client's input */
 	buf_pool_size(tt.o.buffer + HTTP_HEAD_MAX + 1024); /* and output */
+	reuse_init(tt.o.reuse_max);
 	d.started = time(NULL);
 	if (!(tt.loop = loop_new()))
 		log_fatal(EXIT_SYSTEM, "out of memory");
@@ -423,6 +429,10 @@ int main(int argc, char **argv)
 	if (!(tt.authz = jsonl_new(tt.loop, sock_path(opt.authz, "authz"))) ||
 	    !(tt.audit = jsonl_new(tt.loop, sock_path(opt.audit, "audit"))))
 		log_fatal(EXIT_SYSTEM, "out of memory");
+	/* A record goes once its response has; no one waits for it, so the
+	 * records made while p2p-audit commits the ones before share one
+	 * write and one wakeup of p2p-audit. */
+	jsonl_set_batching(tt.audit, 1);
 	if (file_mkdir(opt.rundir, 0755) < 0 ||
 	    ipc_socket_path(sock, sizeof sock, opt.rundir, "tlsterm") < 0 ||
 	    !(d.ipc = ipc_server_new(tt.loop, sock, 0660, on_request, NULL, NULL)))
@@ -443,6 +453,7 @@ int main(int argc, char **argv)
 	ipc_server_free(d.ipc);
 	jsonl_free(tt.authz);
 	jsonl_free(tt.audit);
+	reuse_init(0);
 	site_free(tt.site);
 	if (d.inotify_fd >= 0)
 		close(d.inotify_fd);

@@ -232,6 +232,10 @@ typedef void jsonl_fn(void *ctx, json_t *reply, const char *err);
 
 struct jsonl *jsonl_new(struct loop *loop, const char *path);
 void jsonl_free(struct jsonl *j);
+/* For requests nothing waits on (audit records): while requests sent are
+ * unanswered, new ones wait and go together when the answers come (or at
+ * 64 KiB); those never sent when the connection goes are sent on the next. */
+void jsonl_set_batching(struct jsonl *j, int on);
 /* Connect now if not connected: 0 when connected. */
 int jsonl_ready(struct jsonl *j);
 /* Send REQ (an "id" is added; REQ is stolen); FN is called once with the
@@ -259,6 +263,10 @@ void jw_free(struct jw *w);
 /* A request whose reply only matters when it is not {"ok":true}: FN is
  * called (with a NULL context) for failures only. */
 int jsonl_send(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn);
+/* A watch: FN(CTX) hears the reply within TIMEOUT_MS, then every event
+ * line with the same id, until the connection goes (then once with NULL). */
+int jsonl_watch(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn,
+		void *ctx);
 /* FN will not be called for CTX any more. */
 void jsonl_cancel(struct jsonl *j, void *ctx);
 /* Fail the calls past their time; called by the sweep. */
@@ -272,6 +280,7 @@ struct options {
 	unsigned header_timeout_ms, idle_timeout_ms, connect_timeout_ms, response_timeout_ms,
 		body_timeout_ms, authz_timeout_ms, pool_idle_ms;
 	unsigned max_connections, pool_max;
+	unsigned reuse_max;        /* p2p-authz decisions kept for reuse; 0: none */
 	size_t buffer;             /* each direction of each exchange */
 	int audit_fail_open;       /* -F: serve when p2p-audit cannot be reached */
 	int upstream_insecure;     /* -k */
@@ -283,7 +292,7 @@ struct stats {
 	uint64_t accepted, open, handshakes, handshake_failures, requests, h2_requests,
 		status[6], denied, authz_unavailable, audit_unavailable, audit_records,
 		audit_failures, upstream_connects, upstream_reused, upstream_failures,
-		tcp_sessions, bytes_in, bytes_out, timeouts, refused_parse;
+		tcp_sessions, bytes_in, bytes_out, timeouts, refused_parse, authz_reused;
 };
 
 struct tlsterm {
@@ -349,6 +358,9 @@ struct exchange {
 	char *up_head;                  /* the head for the upstream */
 	size_t up_head_len;
 	json_t *verdict;                /* p2p-authz's reply */
+	char *check;                    /* the check sent to p2p-authz, kept to reuse its answer */
+	size_t check_len;
+	jsonl_fn *on_check;
 	struct upstream *up;
 	/* the request's body, decoded (or a tunnel's bytes toward the upstream) */
 	struct buf reqb;
@@ -440,7 +452,23 @@ json_t *listen_status(void);
 /* Whether a request may start: p2p-audit reachable (or -F). */
 int audit_available(void);
 void audit_exchange(struct exchange *ex);
+/* Ask p2p-authz about EX; FN hears the verdict, at once when a decision
+ * for the very same check may be reused (reuse.c). 0, or -1: unreachable. */
 int authz_ask(struct exchange *ex, jsonl_fn *fn);
+/* The verdicts kept (status) and whether p2p-authz tells us of changes. */
+size_t authz_reuse_entries(void);
+int authz_watching(void);
+
+/* ---- reuse.c ---- */
+
+/* p2p-authz's answers kept by the exact check they answer (the bytes sent),
+ * each until its reuse_ms ends or p2p-authz says its decisions changed. */
+#define REUSE_KEY_MAX 8192
+void reuse_init(size_t max);
+json_t *reuse_get(const char *key, size_t len, uint64_t now_ms);   /* borrowed */
+void reuse_put(const char *key, size_t len, json_t *verdict, uint64_t expires_ms);
+void reuse_clear(void);
+size_t reuse_size(void);
 
 /* ---- h2.c ---- */
 

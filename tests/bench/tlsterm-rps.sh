@@ -10,10 +10,17 @@
 #              (BENCH_CONNS connections, BENCH_REQUESTS requests)
 #   h2         the same over HTTP/2 (10 streams per connection)
 #   handshakes new TLS handshakes per second (openssl s_time -new, one at a
-#              time; TLS 1.3, X25519, ECDSA)
-# Each figure is the best of BENCH_ROUNDS rounds, the two proxies taking
-# turns. p2p-tlsterm does more per request than nginx here: a p2p-authz
-# check and a p2p-audit record (fsync'd in groups), on the same 2 cores.
+#              time; TLS 1.2, ECDHE-ECDSA-AES128-GCM)
+#   checks     the cost of policy and audit: p2p-tlsterm as above (a
+#              p2p-authz check and a p2p-audit record, fsync'd in groups,
+#              for every request) against the same program built without
+#              them (BUILD/bench/p2p-tlsterm-nochecks, make bench)
+#   idle       memory per idle kept-alive TLS connection (the growth of the
+#              proxy's RSS over BENCH_IDLE connections, one request each)
+# Every server (both proxies, the upstream, p2p-mapd, p2p-authz, p2p-audit)
+# runs on the last core and the load tools on the first (taskset), so a
+# proxy's figure is what one core does with everything it needs. Each
+# figure is the best of BENCH_ROUNDS rounds, the proxies taking turns.
 # Exit 1 when a response is not 200.
 set -u
 : "${P2P_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -23,16 +30,25 @@ requests=${BENCH_REQUESTS:-40000}
 conns=${BENCH_CONNS:-16}
 rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SECONDS:-4}
+idle=${BENCH_IDLE:-1000}
 
 say() { echo "tlsterm-rps.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
-for t in nginx h2load openssl; do
+for t in nginx h2load openssl taskset /usr/bin/python3; do
 	command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || die "needs $t (make bench installs nginx and nghttp2-client)"
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for f in p2p-tlsterm p2p-mapd p2p-authz p2p-audit; do
-	[ -x "$P2P_BUILD/bin/$f" ] || die "$P2P_BUILD/bin/$f is not built"
+for f in bin/p2p-tlsterm bin/p2p-mapd bin/p2p-authz bin/p2p-audit bench/p2p-tlsterm-nochecks; do
+	[ -x "$P2P_BUILD/$f" ] || die "$P2P_BUILD/$f is not built (make bench)"
 done
+# The servers on the last core, the load on the first.
+cores=$(nproc)
+if [ "$cores" -ge 2 ]; then
+	SERVER="taskset -c $((cores - 1))" LOAD="taskset -c 0"
+else
+	SERVER= LOAD=
+	say "one core: nothing pinned"
+fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/p2p-bench.XXXXXX") || exit 1
 pids=
@@ -49,7 +65,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 base=$((20000 + ($$ % 1500) * 8))   # below the ephemeral ports (32768-)
-UP=$base PN=$((base + 1)) PT=$((base + 2))
+UP=$base PN=$((base + 1)) PT=$((base + 2)) PX=$((base + 3))
 R=$dir/run
 mkdir -p "$R" "$dir/state" "$dir/audit" "$dir/certs" "$dir/nginx-up/logs" "$dir/nginx-px/logs" || exit 1
 
@@ -88,8 +104,8 @@ http {
   }
 }
 EOF
-"$NGINX" -p "$dir/nginx-up" -c "$dir/nginx-up/nginx.conf" 2>"$dir/nginx-up.err" || die "nginx (upstream): $(cat "$dir/nginx-up.err")"
-"$NGINX" -p "$dir/nginx-px" -c "$dir/nginx-px/nginx.conf" 2>"$dir/nginx-px.err" || die "nginx (proxy): $(cat "$dir/nginx-px.err")"
+$SERVER "$NGINX" -p "$dir/nginx-up" -c "$dir/nginx-up/nginx.conf" 2>"$dir/nginx-up.err" || die "nginx (upstream): $(cat "$dir/nginx-up.err")"
+$SERVER "$NGINX" -p "$dir/nginx-px" -c "$dir/nginx-px/nginx.conf" 2>"$dir/nginx-px.err" || die "nginx (proxy): $(cat "$dir/nginx-px.err")"
 
 # ---- p2p-tlsterm with the daemons it asks ----
 cat >"$dir/map.json" <<EOF
@@ -104,7 +120,7 @@ EOF
 start() { # NAME COMMAND...
 	_n=$1; shift
 	rm -f "$dir/$_n.fifo" && mkfifo "$dir/$_n.fifo" || die "mkfifo"
-	"$@" 3>"$dir/$_n.fifo" 2>>"$dir/daemons.log" &
+	$SERVER "$@" 3>"$dir/$_n.fifo" 2>>"$dir/daemons.log" &
 	pids="$pids $!"
 	eval "pid_$_n=\$!"
 	timeout 20 sh -c 'read -r _ <"$1"' sh "$dir/$_n.fifo" || die "$_n did not start: $(tail -n 5 "$dir/daemons.log")"
@@ -113,9 +129,15 @@ start mapd p2p-mapd -d 3 -r "$R" -s "$dir/state" -f "$dir/map.json"
 start authz p2p-authz -d 3 -r "$R" -m "$R/mapd.sock" -f "$dir/policy.json"
 start audit p2p-audit -d 3 -r "$R" -D "$dir/audit" -H bench
 start tlsterm p2p-tlsterm -d 3 -r "$R" -C "$dir/certs" -p "$PT" -P 0
-i=0
-until curl -sk --resolve "bench.corp.test:$PT:127.77.2.1" "https://bench.corp.test:$PT/" 2>/dev/null | grep -q ok; do
-	i=$((i + 1)); [ "$i" -lt 100 ] || die "p2p-tlsterm does not answer"; sleep 0.05
+# the same without checks, on its own run directory (its own tlsterm.sock)
+mkdir -p "$dir/run-nochecks" || exit 1
+start nochecks "$P2P_BUILD/bench/p2p-tlsterm-nochecks" -d 3 -r "$dir/run-nochecks" -m "$R/mapd.sock" \
+	-C "$dir/certs" -p "$PX" -P 0
+for p in "$PT" "$PX"; do
+	i=0
+	until curl -sk --resolve "bench.corp.test:$p:127.77.2.1" "https://bench.corp.test:$p/" 2>/dev/null | grep -q ok; do
+		i=$((i + 1)); [ "$i" -lt 100 ] || die "p2p-tlsterm on port $p does not answer"; sleep 0.05
+	done
 done
 curl -sk "https://127.0.0.1:$PN/" | grep -q ok || die "nginx does not answer"
 
@@ -123,13 +145,13 @@ curl -sk "https://127.0.0.1:$PN/" | grep -q ok || die "nginx does not answer"
 rps() { # URL [h2load options]: requests per second, or exit on a non-2xx
 	[ -z "${BENCH_DEBUG:-}" ] || curl -sk -i -H "Host: bench.corp.test" "$1" >&2
 	_u=$1; shift
-	h2load "$@" -n "$requests" -c "$conns" "$_u" >"$dir/h2load.out" 2>&1
+	$LOAD h2load "$@" -n "$requests" -c "$conns" "$_u" >"$dir/h2load.out" 2>&1
 	grep -q "status codes: $requests 2xx" "$dir/h2load.out" ||
 		die "not every response was 200 from $_u: $(grep -E 'status codes|requests:' "$dir/h2load.out")"
 	sed -n 's/^finished in [0-9.]*m\{0,1\}s, \([0-9.]*\) req\/s.*/\1/p' "$dir/h2load.out" | cut -d. -f1
 }
 handshakes() { # HOST:PORT: new handshakes per second
-	openssl s_time -connect "$1" -new -time "$seconds" -cipher ECDHE-ECDSA-AES128-GCM-SHA256 2>/dev/null |
+	$LOAD openssl s_time -connect "$1" -new -time "$seconds" -cipher ECDHE-ECDSA-AES128-GCM-SHA256 2>/dev/null |
 		sed -n 's/^[0-9]* connections in [0-9.]*s; \([0-9.]*\) connections\/user sec.*/\1/p' | head -n 1 |
 		cut -d. -f1
 }
@@ -137,7 +159,7 @@ best() { # NAME VALUE: keep the highest in $dir/NAME
 	[ -n "$2" ] || die "no figure for $1"
 	if [ ! -s "$dir/$1" ] || [ "$2" -gt "$(cat "$dir/$1")" ]; then echo "$2" >"$dir/$1"; fi
 }
-T_URL="https://127.77.2.1:$PT/" N_URL="https://127.0.0.1:$PN/"
+T_URL="https://127.77.2.1:$PT/" N_URL="https://127.0.0.1:$PN/" X_URL="https://127.77.2.1:$PX/"
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # clock ticks
 if [ -n "${BENCH_CPU:-}" ]; then
 	a0=$(cpu "$pid_tlsterm") b0=$(cpu "$pid_authz") c0=$(cpu "$pid_audit")
@@ -154,15 +176,53 @@ r=0
 while [ "$r" -lt "$rounds" ]; do
 	best t_h1 "$(rps "$T_URL" --h1)"
 	best n_h1 "$(rps "$N_URL" --h1)"
+	best x_h1 "$(rps "$X_URL" --h1)"
 	best t_h2 "$(rps "$T_URL" -m 10)"
 	best n_h2 "$(rps "$N_URL" -m 10)"
+	best x_h2 "$(rps "$X_URL" -m 10)"
 	best t_hs "$(handshakes "127.77.2.1:$PT")"
 	best n_hs "$(handshakes "127.0.0.1:$PN")"
 	r=$((r + 1))
 done
+
+# ---- memory per idle connection ----
+idle_kib() { # PID PORT ADDR: KiB of RSS per idle kept-alive TLS connection
+	$LOAD /usr/bin/python3 - "$1" "$2" "$3" "$idle" <<'EOF'
+import socket, ssl, sys, time
+pid, port, addr, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+def rss():
+    for line in open("/proc/%s/status" % pid):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1])
+ctx = ssl.create_default_context()
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+ctx.set_alpn_protocols(["http/1.1"])
+time.sleep(0.3)
+base, conns = rss(), []
+for i in range(n):
+    s = ctx.wrap_socket(socket.create_connection((addr, port)), server_hostname="bench.corp.test")
+    s.sendall(b"GET / HTTP/1.1\r\nHost: bench.corp.test\r\n\r\n")
+    conns.append(s)
+for s in conns:
+    d = b""
+    while b"ok\n" not in d:
+        d += s.recv(4096)
+time.sleep(0.5)
+print("%.1f" % ((rss() - base) / n))
+EOF
+}
+nginx_worker=$(pgrep -P "$(cat "$dir/nginx-px/nginx.pid")" | head -n 1)
+[ -n "$nginx_worker" ] || die "no nginx worker"
+t_idle=$(idle_kib "$pid_tlsterm" "$PT" 127.77.2.1) || die "idle connections to p2p-tlsterm"
+n_idle=$(idle_kib "$nginx_worker" "$PN" 127.0.0.1) || die "idle connections to nginx"
+
 ratio() { echo "scale=2; $1 / $2" | bc; }
+cost() { echo "scale=1; 100 * ($2 - $1) / $2" | bc; }   # WITH WITHOUT: percent lost
 records=$(wc -l <"$dir/audit/audit.log")
 echo "tlsterm-rps: HTTPS/1.1 keep-alive, $conns connections: p2p-tlsterm $(cat "$dir/t_h1") req/s, nginx (1 worker) $(cat "$dir/n_h1") req/s, ratio $(ratio "$(cat "$dir/t_h1")" "$(cat "$dir/n_h1")")"
 echo "tlsterm-rps: HTTP/2, $conns connections x 10 streams: p2p-tlsterm $(cat "$dir/t_h2") req/s, nginx $(cat "$dir/n_h2") req/s, ratio $(ratio "$(cat "$dir/t_h2")" "$(cat "$dir/n_h2")")"
 echo "tlsterm-rps: new TLS handshakes (s_time, one at a time): p2p-tlsterm $(cat "$dir/t_hs")/s, nginx $(cat "$dir/n_hs")/s, ratio $(ratio "$(cat "$dir/t_hs")" "$(cat "$dir/n_hs")")"
+echo "tlsterm-rps: policy + audit: HTTPS/1.1 $(cat "$dir/x_h1") req/s without, $(cat "$dir/t_h1") with: cost $(cost "$(cat "$dir/t_h1")" "$(cat "$dir/x_h1")") %; HTTP/2 $(cat "$dir/x_h2") without, $(cat "$dir/t_h2") with: cost $(cost "$(cat "$dir/t_h2")" "$(cat "$dir/x_h2")") %"
+echo "tlsterm-rps: without policy + audit against nginx: HTTPS/1.1 ratio $(ratio "$(cat "$dir/x_h1")" "$(cat "$dir/n_h1")"), HTTP/2 ratio $(ratio "$(cat "$dir/x_h2")" "$(cat "$dir/n_h2")")"
+echo "tlsterm-rps: memory per idle kept-alive TLS connection ($idle): p2p-tlsterm $t_idle KiB, nginx $n_idle KiB"
 echo "tlsterm-rps: (p2p-tlsterm checked every request with p2p-authz and wrote $records audit records)"

@@ -30,6 +30,7 @@ struct ipc_conn {
 	int skipping;   /* inside an over-long line, discarding to its end */
 	int in_dispatch;
 	int eof;
+	uint32_t events; /* what epoll watches for now */
 	void *data;
 	size_t inlen;
 	char in[IPC_LINE_MAX + 1];
@@ -43,6 +44,7 @@ struct ipc_server {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	ipc_request_fn *on_request;
 	ipc_close_fn *on_close;
+	ipc_line_fn *on_line;
 	void *arg;
 	struct ipc_conn *conns;
 	size_t nconns;
@@ -160,6 +162,11 @@ int ipc_server_chown(struct ipc_server *srv, uid_t uid, gid_t gid)
 	return 0;
 }
 
+void ipc_server_set_line_fn(struct ipc_server *srv, ipc_line_fn *on_line)
+{
+	srv->on_line = on_line;
+}
+
 size_t ipc_server_nconns(const struct ipc_server *srv)
 {
 	return srv->nconns;
@@ -230,6 +237,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 		}
 		c->srv = srv;
 		c->fd = cfd;
+		c->events = EPOLLIN;
 		c->pid = pid;
 		c->next = srv->conns;
 		if (srv->conns)
@@ -265,9 +273,12 @@ static void conn_kill(struct ipc_conn *c)
 		conn_free(c);
 }
 
-/* Write what is queued; keep EPOLLOUT only while something is left. */
+/* Write what is queued; keep EPOLLOUT only while something is left (and
+ * tell epoll only when that changes). */
 static int conn_flush(struct ipc_conn *c)
 {
+	uint32_t events;
+
 	while (c->outoff < c->outlen) {
 		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
 
@@ -282,8 +293,13 @@ static int conn_flush(struct ipc_conn *c)
 	}
 	if (c->outoff == c->outlen)
 		c->outoff = c->outlen = 0;
-	return loop_mod_fd(c->srv->loop, c->fd,
-			   (c->eof ? 0 : EPOLLIN) | (c->outlen ? EPOLLOUT : 0));
+	events = (c->eof ? 0 : EPOLLIN) | (c->outlen ? EPOLLOUT : 0);
+	if (events == c->events)
+		return 0;
+	if (loop_mod_fd(c->srv->loop, c->fd, events) < 0)
+		return -1;
+	c->events = events;
+	return 0;
 }
 
 static int queue_output(struct ipc_conn *c, const char *data, size_t len)
@@ -333,6 +349,29 @@ int ipc_send(struct ipc_conn *c, json_t *msg)
 		return 0;
 	conn_kill(c);
 	return -1;
+}
+
+int ipc_queue_line(struct ipc_conn *c, const char *line, size_t len)
+{
+	if (c->dead)
+		return -1;
+	if (queue_output(c, line, len) == 0)
+		return 0;
+	conn_kill(c);
+	return -1;
+}
+
+int ipc_flush(struct ipc_conn *c)
+{
+	if (c->dead)
+		return -1;
+	if (conn_flush(c) < 0) {
+		conn_kill(c);
+		return -1;
+	}
+	if (c->closing && c->outlen == 0 && !c->holds)
+		conn_kill(c);
+	return 0;
 }
 
 static json_t *reply_base(json_t *req, int ok)
@@ -483,6 +522,8 @@ static void handle_line(struct ipc_conn *c, char *line, size_t len)
 		len--;
 	if (len == 0)
 		return; /* blank lines are allowed between requests */
+	if (c->srv->on_line && c->srv->on_line(c, line, len, c->srv->arg))
+		return;
 	req = ipc_parse_request(line, len, err, sizeof err);
 	if (!req) {
 		reply_bad_line(c, line, len, err);

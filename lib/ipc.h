@@ -22,6 +22,10 @@ struct ipc_conn;
 
 /* REQ is the whole request (borrowed); OP is its "op". */
 typedef void ipc_request_fn(struct ipc_conn *conn, const char *op, json_t *req, void *arg);
+/* A line (no newline, never blank) before it is parsed: 1 when the daemon
+ * has handled it itself (a fast way for its busiest request), 0 to have it
+ * parsed and given to the ipc_request_fn as usual. */
+typedef int ipc_line_fn(struct ipc_conn *conn, const char *line, size_t len, void *arg);
 /* Called once when a connection goes away, before it is freed. */
 typedef void ipc_close_fn(struct ipc_conn *conn, void *arg);
 
@@ -35,6 +39,8 @@ void ipc_server_free(struct ipc_server *srv);
 /* Give the socket to UID/GID (before dropping privileges); peers whose uid or
  * groups match are let in as well as root and our own uid. */
 int ipc_server_chown(struct ipc_server *srv, uid_t uid, gid_t gid);
+/* Offer every line to ON_LINE first. */
+void ipc_server_set_line_fn(struct ipc_server *srv, ipc_line_fn *on_line);
 size_t ipc_server_nconns(const struct ipc_server *srv);
 /* Call FN for every connection (e.g. to stream a change to watchers). */
 void ipc_server_foreach(struct ipc_server *srv, void (*fn)(struct ipc_conn *, void *), void *arg);
@@ -42,6 +48,12 @@ void ipc_server_foreach(struct ipc_server *srv, void (*fn)(struct ipc_conn *, vo
 /* Queue MSG (borrowed) as one line; 0, or -1 when the peer is gone, too slow
  * or MSG does not encode. */
 int ipc_send(struct ipc_conn *conn, json_t *msg);
+/* Queue LINE (LEN bytes, its newline included) without writing it yet;
+ * ipc_flush writes what is queued. Both 0, or -1 when the peer is gone or
+ * too slow (it is then closed). A closing connection with nothing left to
+ * write and no hold is closed by ipc_flush. */
+int ipc_queue_line(struct ipc_conn *conn, const char *line, size_t len);
+int ipc_flush(struct ipc_conn *conn);
 /* {"id":ID,"ok":true} plus the members of FIELDS (stolen, may be NULL). */
 int ipc_reply_ok(struct ipc_conn *conn, json_t *req, json_t *fields);
 int ipc_reply_error(struct ipc_conn *conn, json_t *req, const char *fmt, ...)

@@ -54,6 +54,30 @@ json_t *record_check_text(const char *text, size_t len, char *err, size_t errsiz
  * of memory. The caller frees the line. */
 char *record_format(json_t *checked, uint64_t seq, const char *time, const char *host,
 		    const char *prev, char hash[AUDIT_HEX + 1], size_t *len);
+/* The members of a checked record as the file has them: its JSON without
+ * the braces (malloc'd, *LEN bytes). */
+char *record_body(json_t *checked, size_t *len);
+/* The line for BODY (record_body's, or record_quick's) into OUT, which has
+ * room for AUDIT_LINE_MAX + 1 bytes: its length, newline included, or 0
+ * with errno (EMSGSIZE: over AUDIT_LINE_MAX). */
+size_t record_line(const char *body, size_t bodylen, uint64_t seq, const char *time,
+		   const char *host, const char *prev, char hash[AUDIT_HEX + 1], char *out);
+/* The usual record read without jansson: 1 with what record_check() and
+ * record_body() would make of TEXT in BODY (room for LEN bytes: it is
+ * never longer), or 0 when TEXT is anything but plain (an escape, a byte
+ * outside printable ASCII) and valid: record_check_text() then decides,
+ * and says why it refuses. */
+int record_quick(const char *text, size_t len, char *body, size_t *bodylen);
+/* The same for a whole "log" request of audit.sock, {"id":N,"op":"log",
+ * "record":{...}} in any order and nothing else: 1 with its id and the
+ * record's body, or 0 to leave the line to the usual way (jansson,
+ * ipc_parse_request(), record_check()). */
+struct record_request {
+	int id_null;                /* no id, or null */
+	long long id;
+	size_t bodylen;
+};
+int record_quick_request(const char *line, size_t len, struct record_request *r, char *body);
 /* A line of a file (without its newline): every member known and well
  * typed, the hash at the end, and the hash right. RECORD_BAD or RECORD_HASH
  * with a message in ERR; INFO is filled as far as the line could be read. */
@@ -153,6 +177,9 @@ void store_close(struct store *s);
  * line is too long. */
 int store_add(struct store *s, json_t *checked, const char *host, const char *time,
 	      uint64_t *seq);
+/* The same for a record's BODY (record_body's or record_quick's). */
+int store_add_body(struct store *s, const char *body, size_t bodylen, const char *host,
+		   const char *time, uint64_t *seq);
 /* Add a line made elsewhere (the collector), whose INFO comes from
  * record_parse_line; its seq must be pseq + 1 and its prev phash, unless
  * the store is empty. 0, or -1 with errno (ENOBUFS, EINVAL). */

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,8 @@ static const struct field fields[] = {
 	{ "session_id", K_NAME, 128 },
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
+/* Places in fields[] of the members check_required() asks for. */
+enum { F_TYPE = 0, F_RESOURCE = 2, F_METHOD = 3, F_PATH = 4, F_DECISION = 11 };
 
 /* Members only p2p-audit writes. */
 static const char *const written[] = { "seq", "time", "host", "prev", "hash" };
@@ -395,12 +398,13 @@ json_t *record_check_text(const char *text, size_t len, char *err, size_t errsiz
 	return out;
 }
 
+/* SHA256() rather than EVP_Digest(): the same digest without looking the
+ * algorithm up again for every record. */
 static int sha256_hex(const void *data, size_t len, char out[AUDIT_HEX + 1])
 {
 	unsigned char md[32];
-	unsigned int mdlen = 0;
 
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+	if (!SHA256(data, len, md))
 		return -1;
 	audit_hex(md, 32, out);
 	return 0;
@@ -436,47 +440,90 @@ int record_line_hash(const char *line, size_t len, char out[AUDIT_HEX + 1])
 	return 0;
 }
 
+size_t record_line(const char *body, size_t bodylen, uint64_t seq, const char *time,
+		   const char *host, const char *prev, char hash[AUDIT_HEX + 1], char *out)
+{
+	size_t n, len;
+	char *p;
+	int hn;
+
+	if (bodylen == 0) {
+		errno = EINVAL; /* a checked record has at least type, resource, decision */
+		return 0;
+	}
+	/* {"seq":N,"time":"T","host":"H", + the record's members + ,"prev":"P"}
+	 * then ,"hash":"H"} and the newline: time and host need no escaping
+	 * (their characters are checked). */
+	hn = snprintf(out, 64 + AUDIT_TIME_LEN + AUDIT_HOST_MAX,
+		      "{\"seq\":%llu,\"time\":\"%s\",\"host\":\"%s\",", (unsigned long long)seq, time,
+		      host);
+	if (hn < 0 || hn >= 64 + AUDIT_TIME_LEN + AUDIT_HOST_MAX) {
+		errno = EINVAL;
+		return 0;
+	}
+	n = (size_t)hn + bodylen + 9 + AUDIT_HEX + 2;
+	len = n - 1 + AUDIT_HASH_TAIL + 1;
+	if (bodylen > AUDIT_LINE_MAX || len > AUDIT_LINE_MAX) {
+		errno = EMSGSIZE;
+		return 0;
+	}
+	p = out + hn;
+	memcpy(p, body, bodylen);
+	p += bodylen;
+	memcpy(p, ",\"prev\":\"", 9);
+	memcpy(p + 9, prev, AUDIT_HEX);
+	memcpy(p + 9 + AUDIT_HEX, "\"}", 2);
+	if (sha256_hex(out, n, hash) < 0) {
+		errno = EIO;
+		return 0;
+	}
+	/* ...,"prev":"P"} becomes ...,"prev":"P","hash":"H"}\n */
+	p = out + n - 1;
+	memcpy(p, ",\"hash\":\"", 9);
+	memcpy(p + 9, hash, AUDIT_HEX);
+	memcpy(p + 9 + AUDIT_HEX, "\"}\n", 3);
+	out[len] = '\0';
+	return len;
+}
+
+char *record_body(json_t *checked, size_t *bodylen)
+{
+	char *text = json_dumps(checked, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+	size_t n;
+
+	if (!text)
+		return NULL;
+	n = strlen(text);
+	if (n < 2) {
+		free(text);
+		errno = EINVAL;
+		return NULL;
+	}
+	/* without its braces */
+	memmove(text, text + 1, n - 2);
+	text[n - 2] = '\0';
+	*bodylen = n - 2;
+	return text;
+}
+
 char *record_format(json_t *checked, uint64_t seq, const char *time, const char *host,
 		    const char *prev, char hash[AUDIT_HEX + 1], size_t *lenp)
 {
-	char head[64 + AUDIT_TIME_LEN + AUDIT_HOST_MAX], *body, *line = NULL;
-	size_t hn, bn, n, len;
+	size_t bodylen, len;
+	char *body = record_body(checked, &bodylen), *line;
 
-	/* {"seq":N,"time":"T","host":"H", + the record's members + ,"prev":"P"}
-	 * with the record dumped once: time and host need no escaping (their
-	 * characters are checked), and the members keep the checked order. */
-	hn = (size_t)snprintf(head, sizeof head, "{\"seq\":%llu,\"time\":\"%s\",\"host\":\"%s\",",
-			      (unsigned long long)seq, time, host);
-	body = json_dumps(checked, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-	if (!body || hn >= sizeof head)
-		goto out;
-	bn = strlen(body);
-	if (bn <= 2) {
-		errno = EINVAL; /* a checked record has at least type, resource, decision */
-		goto out;
+	if (!body)
+		return NULL;
+	line = malloc(AUDIT_LINE_MAX + 1);
+	if (line) {
+		len = record_line(body, bodylen, seq, time, host, prev, hash, line);
+		if (len) {
+			*lenp = len;
+		} else {
+			free(line);
+			line = NULL;
+		}
 	}
-	/* head + body without its braces + ,"prev":"P"} + ,"hash":"H"}\n */
-	n = hn + (bn - 2) + 9 + AUDIT_HEX + 2;
-	len = n - 1 + AUDIT_HASH_TAIL + 1;
-	if (len > AUDIT_LINE_MAX) {
-		errno = EMSGSIZE;
-		goto out;
-	}
-	line = malloc(len + 1);
-	if (!line)
-		goto out;
-	memcpy(line, head, hn);
-	memcpy(line + hn, body + 1, bn - 2);
-	snprintf(line + hn + bn - 2, 9 + AUDIT_HEX + 3, ",\"prev\":\"%s\"}", prev);
-	if (sha256_hex(line, n, hash) < 0) {
-		free(line);
-		line = NULL;
-		goto out;
-	}
-	/* ...,"prev":"P"} becomes ...,"prev":"P","hash":"H"}\n */
-	snprintf(line + n - 1, AUDIT_HASH_TAIL + 2, ",\"hash\":\"%s\"}\n", hash);
-	*lenp = len;
-out:
 	free(body);
 	return line;
 }
@@ -591,4 +638,315 @@ int record_parse_line(const char *line, size_t len, struct record_info *info, ch
 out:
 	json_decref(rec);
 	return rc;
+}
+
+/* ---- the usual record, read without jansson ----
+ *
+ * p2p-tlsterm sends a record per request, so this is p2p-audit's busiest
+ * path. The reader below takes the common case: compact or spaced JSON
+ * whose strings are printable ASCII without escapes, numbers plain digits,
+ * every member known, once, and valid. Then the JSON that record_check()
+ * and json_dumps() would make is the input's own bytes, members put in the
+ * order of the file, and it is written directly. Anything else (an escape,
+ * a byte outside 0x20..0x7e, a refusal of any kind) is left to jansson and
+ * record_check(), which take it or refuse it with their message as
+ * before: this reader never refuses, it only declines. */
+
+struct scan {
+	const char *p, *end;
+};
+
+struct span {
+	const char *p;
+	size_t len;
+};
+
+static void skip_space(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static int take(struct scan *s, char c)
+{
+	skip_space(s);
+	if (s->p < s->end && *s->p == c) {
+		s->p++;
+		return 1;
+	}
+	return 0;
+}
+
+/* A string of printable ASCII without '"' or '\': its bytes, quotes
+ * excluded. */
+static int plain_string(struct scan *s, struct span *out)
+{
+	const char *p;
+
+	skip_space(s);
+	if (s->p >= s->end || *s->p != '"')
+		return 0;
+	for (p = s->p + 1; p < s->end && *p != '"'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '\\')
+			return 0;
+	if (p >= s->end)
+		return 0;
+	out->p = s->p + 1;
+	out->len = (size_t)(p - out->p);
+	s->p = p + 1;
+	return 1;
+}
+
+/* Digits that jansson reads as an integer: no sign, no leading zero, and
+ * no fraction or exponent after them (those make a real). At most 15
+ * digits, below COUNT_MAX; a longer one is declined. */
+static int plain_count(struct scan *s, struct span *out, long long *value)
+{
+	const char *p;
+	long long v = 0;
+
+	skip_space(s);
+	for (p = s->p; p < s->end && *p >= '0' && *p <= '9'; p++)
+		;
+	if (p == s->p || p - s->p > 15 || (*s->p == '0' && p - s->p > 1))
+		return 0;
+	if (p < s->end && (*p == '.' || *p == 'e' || *p == 'E'))
+		return 0;
+	for (const char *q = s->p; q < p; q++)
+		v = v * 10 + (*q - '0');
+	out->p = s->p;
+	out->len = (size_t)(p - s->p);
+	*value = v;
+	s->p = p;
+	return 1;
+}
+
+static int span_is(const struct span *sp, const char *text)
+{
+	/* strncmp stops at TEXT's end: a span holds no NUL */
+	return strncmp(text, sp->p, sp->len) == 0 && text[sp->len] == '\0';
+}
+
+static int span_token_ok(const struct span *sp, int method)
+{
+	char buf[40];
+
+	if (sp->len >= sizeof buf)
+		return 0;
+	memcpy(buf, sp->p, sp->len);
+	buf[sp->len] = '\0';
+	return token_ok(buf, method);
+}
+
+/* One member's value, checked as check_member() does: 1 valid, 0 decline. */
+static int plain_member(struct scan *s, const struct field *f, struct span *v)
+{
+	char buf[64];
+	long long n;
+
+	if (f->kind == K_COUNT)
+		return plain_count(s, v, &n) && n <= f->max;
+	if (f->kind == K_GROUPS) {
+		struct span g;
+		int count = 0;
+
+		skip_space(s);
+		v->p = s->p;
+		if (!take(s, '['))
+			return 0;
+		if (!take(s, ']')) {
+			do {
+				if (!plain_string(s, &g) || g.len == 0 || g.len > (size_t)f->max ||
+				    ++count > GROUPS_MAX)
+					return 0;
+			} while (take(s, ','));
+			if (!take(s, ']'))
+				return 0;
+		}
+		v->len = (size_t)(s->p - v->p);
+		return 1;
+	}
+	if (!plain_string(s, v))
+		return 0;
+	switch (f->kind) {
+	case K_TYPE:
+		return span_is(v, "request") || span_is(v, "session.start") ||
+		       span_is(v, "session.end");
+	case K_DECISION:
+		return span_is(v, "allow") || span_is(v, "deny");
+	case K_TIME:
+	case K_SRC:
+		if (v->len >= sizeof buf)
+			return 0;
+		memcpy(buf, v->p, v->len);
+		buf[v->len] = '\0';
+		return f->kind == K_TIME ? record_time_ok(buf) : src_ok(buf);
+	case K_TOKEN:
+	case K_METHOD:
+		return v->len <= (size_t)f->max && span_token_ok(v, f->kind == K_METHOD);
+	case K_NAME:
+		return v->len > 0 && v->len <= (size_t)f->max;
+	case K_TEXT:
+		return v->len <= (size_t)f->max;
+	default:
+		return 0;
+	}
+}
+
+#define ALWAYS (1u << F_TYPE | 1u << F_RESOURCE | 1u << F_DECISION)
+#define REQUEST (1u << F_METHOD | 1u << F_PATH)
+
+static const struct field *find_field_span(const struct span *key, size_t *index)
+{
+	for (size_t i = 0; i < NFIELDS; i++)
+		if (span_is(key, fields[i].name)) {
+			*index = i;
+			return &fields[i];
+		}
+	return NULL;
+}
+
+/* The record object at S into OUT (the members in the file's order,
+ * compact, no braces): 1, or 0 to decline. OUT has room for as many bytes
+ * as the input has left: the output is never longer. */
+static int plain_record(struct scan *s, char *out, size_t *outlen)
+{
+	struct span v[NFIELDS], key;
+	uint32_t seen = 0;
+	char *o = out;
+
+	if (!take(s, '{') || take(s, '}'))
+		return 0;
+	do {
+		const struct field *f;
+		size_t i;
+
+		if (!plain_string(s, &key) || !(f = find_field_span(&key, &i)) || (seen >> i & 1) ||
+		    !take(s, ':') || !plain_member(s, f, &v[i]))
+			return 0;
+		seen |= 1u << i;
+	} while (take(s, ','));
+	if (!take(s, '}'))
+		return 0;
+	/* check_required(): type, resource and decision; a request's method
+	 * and path */
+	if ((seen & ALWAYS) != ALWAYS ||
+	    (span_is(&v[F_TYPE], "request") && (seen & REQUEST) != REQUEST))
+		return 0;
+	for (size_t i = 0; i < NFIELDS; i++) {
+		size_t n = strlen(fields[i].name);
+
+		if (!(seen >> i & 1))
+			continue;
+		if (o != out)
+			*o++ = ',';
+		*o++ = '"';
+		memcpy(o, fields[i].name, n);
+		o += n;
+		*o++ = '"';
+		*o++ = ':';
+		if (fields[i].kind == K_COUNT) {
+			memcpy(o, v[i].p, v[i].len);
+			o += v[i].len;
+		} else if (fields[i].kind == K_GROUPS) {
+			/* as it came, without the spaces between strings */
+			int quoted = 0;
+
+			for (size_t j = 0; j < v[i].len; j++) {
+				char c = v[i].p[j];
+
+				if (c == '"')
+					quoted = !quoted;
+				else if (!quoted && (c == ' ' || c == '\t' || c == '\n' || c == '\r'))
+					continue;
+				*o++ = c;
+			}
+		} else {
+			*o++ = '"';
+			memcpy(o, v[i].p, v[i].len);
+			o += v[i].len;
+			*o++ = '"';
+		}
+	}
+	*outlen = (size_t)(o - out);
+	return 1;
+}
+
+int record_quick(const char *text, size_t len, char *body, size_t *bodylen)
+{
+	struct scan s = { text, text + len };
+
+	if (!plain_record(&s, body, bodylen))
+		return 0;
+	skip_space(&s);
+	return s.p == s.end;
+}
+
+/* An id: null, or an integer of at most 18 digits (a longer one is left to
+ * jansson, which refuses what does not fit). */
+static int plain_id(struct scan *s, struct record_request *r)
+{
+	const char *p;
+	int neg = 0;
+	long long v = 0;
+
+	skip_space(s);
+	if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0) {
+		s->p += 4;
+		r->id_null = 1;
+		return 1;
+	}
+	p = s->p;
+	if (p < s->end && *p == '-') {
+		neg = 1;
+		p++;
+	}
+	s->p = p;
+	for (; p < s->end && *p >= '0' && *p <= '9'; p++)
+		;
+	if (p == s->p || p - s->p > 18 || (*s->p == '0' && p - s->p > 1))
+		return 0;
+	if (p < s->end && (*p == '.' || *p == 'e' || *p == 'E'))
+		return 0;
+	for (const char *q = s->p; q < p; q++)
+		v = v * 10 + (*q - '0');
+	s->p = p;
+	r->id_null = 0;
+	r->id = neg ? -v : v;
+	return 1;
+}
+
+int record_quick_request(const char *line, size_t len, struct record_request *r, char *body)
+{
+	struct scan s = { line, line + len };
+	struct span key, op;
+	int seen_id = 0, seen_op = 0, seen_record = 0;
+
+	r->id_null = 1;
+	r->id = 0;
+	if (!take(&s, '{'))
+		return 0;
+	do {
+		if (!plain_string(&s, &key) || !take(&s, ':'))
+			return 0;
+		if (span_is(&key, "id") && !seen_id) {
+			if (!plain_id(&s, r))
+				return 0;
+			seen_id = 1;
+		} else if (span_is(&key, "op") && !seen_op) {
+			if (!plain_string(&s, &op) || !span_is(&op, "log"))
+				return 0;
+			seen_op = 1;
+		} else if (span_is(&key, "record") && !seen_record) {
+			if (!plain_record(&s, body, &r->bodylen))
+				return 0;
+			seen_record = 1;
+		} else {
+			return 0;
+		}
+	} while (take(&s, ','));
+	if (!take(&s, '}') || !seen_op || !seen_record)
+		return 0;
+	skip_space(&s);
+	return s.p == s.end;
 }

@@ -334,31 +334,43 @@ static int append(struct store *s, const char *data, size_t len)
 	return 0;
 }
 
-int store_add(struct store *s, json_t *checked, const char *host, const char *time,
-	      uint64_t *seq)
+int store_add_body(struct store *s, const char *body, size_t bodylen, const char *host,
+		   const char *time, uint64_t *seq)
 {
 	char hash[AUDIT_HEX + 1];
 	size_t len;
-	char *line;
-	int rc;
 
 	if (s->len >= STORE_PENDING_MAX) {
 		errno = ENOBUFS;
 		return -1;
 	}
-	line = record_format(checked, s->pseq + 1, time, host, s->phash, hash, &len);
-	if (!line)
+	/* The line is made in place, after the lines waiting. */
+	if (reserve(s, AUDIT_LINE_MAX + 1) < 0)
 		return -1;
-	rc = append(s, line, len);
-	free(line);
-	if (rc < 0)
+	len = record_line(body, bodylen, s->pseq + 1, time, host, s->phash, hash, s->buf + s->len);
+	if (!len)
 		return -1;
+	s->len += len;
 	if (s->len == len)
 		s->pfirst = s->pseq + 1;
 	s->pseq++;
 	memcpy(s->phash, hash, sizeof s->phash);
 	*seq = s->pseq;
 	return 0;
+}
+
+int store_add(struct store *s, json_t *checked, const char *host, const char *time,
+	      uint64_t *seq)
+{
+	size_t bodylen;
+	char *body = record_body(checked, &bodylen);
+	int rc;
+
+	if (!body)
+		return -1;
+	rc = store_add_body(s, body, bodylen, host, time, seq);
+	free(body);
+	return rc;
 }
 
 int store_add_line(struct store *s, const char *line, size_t len,

@@ -4,7 +4,8 @@
  * record_check_text(). A record that is taken must make a line that
  * record_parse_line() reads back as valid, with the seq, host, prev and
  * hash it was made with, and at most AUDIT_LINE_MAX bytes long; a record
- * that is refused must say why. */
+ * that is refused must say why. A record that record_quick() takes must be
+ * taken by record_check_text() too, with the very same members. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,11 +30,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256], hash[AUDIT_HEX + 1], msg[256];
 	json_t *rec;
 	struct record_info info;
-	size_t len;
-	char *line;
+	size_t len, quicklen = 0, bodylen;
+	char *line, *quick = malloc(size + 1), *body;
+	int taken;
 
+	if (!quick)
+		return 0;
+	taken = record_quick((const char *)data, size, quick, &quicklen);
 	memset(err, 0, sizeof err);
 	rec = record_check_text((const char *)data, size, err, sizeof err);
+	if (taken && !rec) {
+		fprintf(stderr, "record_quick took a record record_check refuses: %s\n", err);
+		abort();
+	}
+	if (taken) {
+		body = record_body(rec, &bodylen);
+		if (!body || bodylen != quicklen || memcmp(body, quick, bodylen) != 0) {
+			fprintf(stderr, "record_quick made other members:\n%.*s\n%s\n", (int)quicklen,
+				quick, body ? body : "(none)");
+			abort();
+		}
+		free(body);
+	}
+	free(quick);
 	if (!rec) {
 		if (!err[0]) {
 			fprintf(stderr, "refused without a message\n");

@@ -182,6 +182,89 @@ static void test_format_and_parse(void **ctx)
 	json_decref(rec);
 }
 
+/* The quick reader (no jansson) takes the plain records with the very
+ * members record_check() makes, and leaves everything else to it. */
+static void test_quick_same_as_check(void **ctx)
+{
+	static const char *const taken[] = {
+		"{\"type\":\"session.end\",\"resource\":\"db\",\"decision\":\"deny\",\"groups\":[],"
+		"\"bytes_in\":999999999999999}",
+		" { \"decision\" : \"allow\" ,\t\"groups\" : [ \"a\" , \"b c\" ] , \"type\":\"session.start\","
+		"\"resource\":\"db\", \"src\":\"[fd00::1]:22\", \"query\":\"\" } ",
+	};
+	static const char *const declined[] = {
+		"{\"type\":\"request\",\"resource\":\"v\",\"decision\":\"allow\",\"method\":\"GET\","
+		"\"path\":\"/caf\\u00e9\"}",                                      /* an escape */
+		"{\"type\":\"request\",\"resource\":\"v\",\"decision\":\"allow\",\"method\":\"GET\","
+		"\"path\":\"/caf\xc3\xa9\"}",                                      /* UTF-8 */
+		"{\"type\":\"request\",\"resource\":\"v\",\"decision\":\"allow\",\"method\":\"GET\"}",
+		"{\"type\":\"request\",\"resource\":\"v\",\"decision\":\"allow\",\"method\":\"GET\","
+		"\"path\":\"/\",\"status\":1000}",
+		"{\"type\":\"request\",\"resource\":\"v\",\"decision\":\"allow\",\"method\":\"GET\","
+		"\"path\":\"/\",\"status\":2e2}",
+		"{\"type\":\"request\",\"resource\":\"v\",\"decision\":\"allow\",\"method\":\"GET\","
+		"\"path\":\"/\",\"status\":020}",
+		"{\"type\":\"request\",\"resource\":\"v\",\"decision\":\"allow\",\"method\":\"GET\","
+		"\"path\":\"/\",\"path\":\"/\"}",
+		"{\"type\":\"request\",\"resource\":\"v\",\"decision\":\"allow\",\"method\":\"GET\","
+		"\"path\":\"/\",\"seq\":1}",
+		"{\"type\":\"request\",\"resource\":\"v\",\"decision\":\"allow\",\"method\":\"GET\","
+		"\"path\":\"/\"} x",
+	};
+	char body[4096], err[256], *want;
+	size_t len, wantlen;
+	json_t *rec;
+
+	(void)ctx;
+	for (size_t i = 0; i < 3; i++) {
+		const char *text = i == 0 ? full_request : taken[i - 1];
+
+		assert_true(record_quick(text, strlen(text), body, &len));
+		rec = checked_from(text, err, sizeof err);
+		assert_non_null(rec);
+		want = record_body(rec, &wantlen);
+		assert_int_equal(len, wantlen);
+		assert_memory_equal(body, want, len);
+		free(want);
+		json_decref(rec);
+	}
+	for (size_t i = 0; i < sizeof declined / sizeof declined[0]; i++)
+		assert_false(record_quick(declined[i], strlen(declined[i]), body, &len));
+}
+
+static void test_quick_request(void **ctx)
+{
+	static const char line[] =
+		"{\"id\":7,\"op\":\"log\",\"record\":{\"type\":\"session.end\",\"resource\":\"db\","
+		"\"decision\":\"deny\"}}";
+	static const char null_id[] =
+		"{\"op\":\"log\",\"record\":{\"type\":\"session.end\",\"resource\":\"db\","
+		"\"decision\":\"deny\"},\"id\":null}";
+	static const char *const declined[] = {
+		"{\"id\":7,\"op\":\"status\"}",
+		"{\"id\":7,\"op\":\"log\"}",
+		"{\"id\":1.5,\"op\":\"log\",\"record\":{\"type\":\"session.end\",\"resource\":\"db\","
+		"\"decision\":\"deny\"}}",
+		"{\"id\":7,\"id\":8,\"op\":\"log\",\"record\":{\"type\":\"session.end\",\"resource\":\"db\","
+		"\"decision\":\"deny\"}}",
+		"{\"id\":7,\"op\":\"log\",\"more\":1,\"record\":{\"type\":\"session.end\",\"resource\":\"db\","
+		"\"decision\":\"deny\"}}",
+	};
+	struct record_request r;
+	char body[512];
+
+	(void)ctx;
+	assert_true(record_quick_request(line, strlen(line), &r, body));
+	assert_false(r.id_null);
+	assert_int_equal(r.id, 7);
+	assert_int_equal(r.bodylen, strlen("\"type\":\"session.end\",\"resource\":\"db\",\"decision\":\"deny\""));
+	assert_memory_equal(body, "\"type\":\"session.end\",\"resource\":\"db\",\"decision\":\"deny\"", r.bodylen);
+	assert_true(record_quick_request(null_id, strlen(null_id), &r, body));
+	assert_true(r.id_null);
+	for (size_t i = 0; i < sizeof declined / sizeof declined[0]; i++)
+		assert_false(record_quick_request(declined[i], strlen(declined[i]), &r, body));
+}
+
 static char *make_line(size_t *len)
 {
 	char err[256], hash[65];
@@ -396,6 +479,8 @@ int main(void)
 		cmocka_unit_test(test_check_refuses),
 		cmocka_unit_test(test_check_accepts_sessions_and_limits),
 		cmocka_unit_test(test_format_and_parse),
+		cmocka_unit_test(test_quick_same_as_check),
+		cmocka_unit_test(test_quick_request),
 		cmocka_unit_test(test_changed_line_detected),
 		cmocka_unit_test(test_malformed_lines),
 		cmocka_unit_test(test_line_limit),

@@ -171,6 +171,9 @@ if [ -n "${BENCH_CPU:-}" ]; then
 	rps "$T_URL" --h1 >&2
 	[ -z "${BENCH_PERF:-}" ] || { kill -INT "$perfpid"; wait "$perfpid"; }
 	echo "cpu ticks: tlsterm $(($(cpu "$pid_tlsterm") - a0)) authz $(($(cpu "$pid_authz") - b0)) audit $(($(cpu "$pid_audit") - c0))" >&2
+	x0=$(cpu "$pid_nochecks")
+	rps "$X_URL" --h1 >&2
+	echo "cpu ticks: tlsterm without checks $(($(cpu "$pid_nochecks") - x0))" >&2
 fi
 r=0
 while [ "$r" -lt "$rounds" ]; do

@@ -38,8 +38,8 @@ static void on_watch(void *ctx, json_t *reply, const char *err)
 		return;
 	}
 	if (!json_is_integer(gen) || (!event && !json_is_true(json_object_get(reply, "ok")))) {
-		if (watch.live || !event)
-			log_info("p2p-authz does not take a watch: every request is asked");
+		/* refused (an older p2p-authz), or a line we cannot read */
+		log_info("p2p-authz gave no watch: every request is asked");
 		watch.live = 0; /* asked stays: not again on this connection */
 		return;
 	}

@@ -479,7 +479,7 @@ static void on_line(struct jsonl *j, const char *line, size_t len)
 	}
 	for (c = j->calls; c && c->id != json_integer_value(json_object_get(reply, "id")); c = c->next)
 		;
-	if (c && c->lasting) {
+	if (c && c->lasting && !json_is_false(json_object_get(reply, "ok"))) {
 		/* answered: from now on it waits for events, with no deadline */
 		c->deadline = UINT64_MAX;
 		if (c->fn)

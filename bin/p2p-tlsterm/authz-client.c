@@ -70,6 +70,8 @@ static void on_check_reply(void *ctx, json_t *reply, const char *err)
 	    json_is_integer(gen) && json_integer_value(gen) == watch.generation &&
 	    (status == 200 || status == 403))
 		reuse_put(ex->check, ex->check_len, reply, loop_now_ms() + (uint64_t)json_integer_value(reuse));
+	if (!reply && !watch.live)
+		watch.asked = 0; /* a refused watch: ask again on the next connection */
 	free(ex->check);
 	ex->check = NULL;
 	ex->on_check(ex, reply, err);

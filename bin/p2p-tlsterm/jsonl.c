@@ -89,7 +89,7 @@ struct jsonl *jsonl_new(struct loop *loop, const char *path)
 }
 
 /* The connection is closed and every call in flight fails with WHY. With
- * KEEP, on a connection held for a flush delay (audit records), the calls
+ * KEEP, on a batching connection (audit records), the calls
  * not a byte of which was sent stay queued for the next connection: the
  * daemon never saw them, so sending them again cannot make a copy. */
 static void drop(struct jsonl *j, const char *why, int keep)
@@ -480,8 +480,11 @@ static void on_line(struct jsonl *j, const char *line, size_t len)
 	for (c = j->calls; c && c->id != json_integer_value(json_object_get(reply, "id")); c = c->next)
 		;
 	if (c && c->lasting && !json_is_false(json_object_get(reply, "ok"))) {
-		/* answered: from now on it waits for events, with no deadline */
+		/* answered: from now on it waits for events, with no deadline,
+		 * and none of its line is waiting for an answer */
 		c->deadline = UINT64_MAX;
+		j->calls_bytes -= c->len;
+		c->len = 0;
 		if (c->fn)
 			c->fn(c->ctx, reply, NULL);
 		json_decref(reply);

@@ -135,4 +135,46 @@ n0=$(checks)
 code -H "Authorization: Bearer $ALICE" "$U/alice/x" >/dev/null
 check "... the same request is asked again" [ "$(checks)" -eq $((n0 + 1)) ]
 check "... and nothing is watched" tstatus '.authz.watching == false and .authz.reused == 0'
+
+# ---- a p2p-authz that takes no watch: nothing is reused ----
+# A stand-in on authz.sock that refuses "watch" (as one before it did) and
+# allows every check, saying reuse_ms all the same, counting the checks.
+kill -TERM "$pid_tlsterm" "$pid_authz"; wait "$pid_tlsterm" "$pid_authz" 2>/dev/null
+rm -f "$R/authz.sock"
+$PY - "$R/authz.sock" "$T/fake-checks" >"$T/fake.out" 2>>"$LOG" <<'EOF' &
+import json, socket, sys, threading
+path, counter = sys.argv[1], sys.argv[2]
+n = 0
+def serve(c):
+    global n
+    f = c.makefile("rwb")
+    for line in f:
+        req = json.loads(line)
+        if req.get("op") == "check":
+            n += 1
+            open(counter, "w").write("%d\n" % n)
+            rep = {"id": req["id"], "ok": True, "decision": "allow", "status": 200, "resource": "apps",
+                   "rule": "stand-in", "reason": "stand-in", "path": req["path"].split("?")[0],
+                   "generation": 1, "reuse_ms": 60000}
+        else:
+            rep = {"id": req["id"], "ok": False, "error": "unknown op '%s'" % req.get("op")}
+        f.write((json.dumps(rep) + "\n").encode())
+        f.flush()
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(8)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF
+pids="$pids $!"
+check "a p2p-authz that refuses watch (a stand-in)" wait_for 10 grep -q ready "$T/fake.out"
+check "p2p-tlsterm starts against it" start_tlsterm
+check "... requests are served: 200" is 200 code "$U/alice/x"
+check "... twice" is 200 code "$U/alice/x"
+check "... each one asked (reuse_ms is not enough without a watch)" [ "$(cat "$T/fake-checks")" -eq 2 ]
+check "... and p2p-tlsterm says it does not watch, keeps nothing, and is not left waiting" \
+	tstatus '.authz.watching == false and .authz.reused == 0 and .authz.reuse_entries == 0 and .authz.pending == 0'
+check "... and logs it once" [ "$(grep -c "p2p-authz gave no watch" "$LOG")" -eq 1 ]
 finish

@@ -50,4 +50,25 @@ need_p2p_user() {
 # A scratch directory removed at exit (add your own cleanup before it).
 scratch() { mktemp -d "${TMPDIR:-/tmp}/p2p-test.XXXXXX"; }
 
+# lab_up: a lab of the test's own (root), in a scratch directory T that
+# goes at exit with the lab: P2P_LAB_DIR, name, state (its directory),
+# lab ARGS (p2p-lab on it) and on NODE CMD... (p2p-lab exec). When it does
+# not come up: fail with p2p-lab's output, and finish.
+lab_up() {
+	T=$(scratch)
+	P2P_LAB_DIR=$T/labs
+	export P2P_LAB_DIR
+	name=$$
+	state=$P2P_LAB_DIR/$name
+	trap 'lab down >/dev/null 2>&1; rm -rf "$T"' EXIT
+	trap 'exit 1' HUP INT TERM
+	if ! lab up >"$T/up.log" 2>&1; then
+		fail "p2p-lab up"
+		sed 's/^/# /' "$T/up.log"
+		finish
+	fi
+}
+lab() { p2p-lab -n "$name" "$@"; }
+on() { _n=$1; shift; lab exec "$_n" -- "$@"; }
+
 finish() { [ "$_failures" -eq 0 ]; exit $?; }

@@ -700,24 +700,36 @@ static int plain_string(struct scan *s, struct span *out)
 /* Digits that jansson reads as an integer: no sign, no leading zero, and
  * no fraction or exponent after them (those make a real). At most 15
  * digits, below COUNT_MAX; a longer one is declined. */
-static int plain_count(struct scan *s, struct span *out, long long *value)
+/* The digits at S (no sign), at most MAX of them, no leading zero and no
+ * fraction or exponent after them: their value in *V, S moved past them;
+ * 0, S unmoved, when they are not such digits. */
+static int plain_digits(struct scan *s, int max, long long *v)
 {
 	const char *p;
-	long long v = 0;
 
-	skip_space(s);
 	for (p = s->p; p < s->end && *p >= '0' && *p <= '9'; p++)
 		;
-	if (p == s->p || p - s->p > 15 || (*s->p == '0' && p - s->p > 1))
+	if (p == s->p || p - s->p > max || (*s->p == '0' && p - s->p > 1))
 		return 0;
 	if (p < s->end && (*p == '.' || *p == 'e' || *p == 'E'))
 		return 0;
+	*v = 0;
 	for (const char *q = s->p; q < p; q++)
-		v = v * 10 + (*q - '0');
-	out->p = s->p;
-	out->len = (size_t)(p - s->p);
-	*value = v;
+		*v = *v * 10 + (*q - '0');
 	s->p = p;
+	return 1;
+}
+
+static int plain_count(struct scan *s, struct span *out, long long *value)
+{
+	const char *start;
+
+	skip_space(s);
+	start = s->p;
+	if (!plain_digits(s, 15, value))
+		return 0;
+	out->p = start;
+	out->len = (size_t)(s->p - start);
 	return 1;
 }
 
@@ -886,9 +898,9 @@ int record_quick(const char *text, size_t len, char *body, size_t *bodylen)
  * jansson, which refuses what does not fit). */
 static int plain_id(struct scan *s, struct record_request *r)
 {
-	const char *p;
-	int neg = 0;
-	long long v = 0;
+	const char *start;
+	int neg;
+	long long v;
 
 	skip_space(s);
 	if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0) {
@@ -896,21 +908,13 @@ static int plain_id(struct scan *s, struct record_request *r)
 		r->id_null = 1;
 		return 1;
 	}
-	p = s->p;
-	if (p < s->end && *p == '-') {
-		neg = 1;
-		p++;
+	start = s->p;
+	neg = s->p < s->end && *s->p == '-';
+	s->p += neg;
+	if (!plain_digits(s, 18, &v)) {
+		s->p = start;
+		return 0;
 	}
-	s->p = p;
-	for (; p < s->end && *p >= '0' && *p <= '9'; p++)
-		;
-	if (p == s->p || p - s->p > 18 || (*s->p == '0' && p - s->p > 1))
-		return 0;
-	if (p < s->end && (*p == '.' || *p == 'e' || *p == 'E'))
-		return 0;
-	for (const char *q = s->p; q < p; q++)
-		v = v * 10 + (*q - '0');
-	s->p = p;
 	r->id_null = 0;
 	r->id = neg ? -v : v;
 	return 1;

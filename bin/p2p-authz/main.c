@@ -54,7 +54,8 @@ struct conn_state {
 	json_t *watch_id;       /* the id of this connection's watch, or NULL */
 };
 
-static void notify_watchers(void);
+static void decisions_changed(void);
+static int keys_changed(void);
 
 /* ---- the policy ---- */
 
@@ -106,8 +107,7 @@ static void reload(const char *why)
 	policy_free(d.a.policy);
 	d.a.policy = p;
 	keystore_retain(d.a.keys, p);
-	authz_changed(&d.a);
-	notify_watchers();
+	decisions_changed();
 	d.reloads++;
 	d.last_error[0] = '\0';
 	d.loaded_at = time(NULL);
@@ -186,21 +186,14 @@ static int try_check(struct ipc_conn *c, json_t *req)
 	uint64_t t0 = now_ns(), dt;
 	enum decide_outcome o;
 
-	if (keystore_changed(d.a.keys)) { /* a key taken out stops working at once */
-		authz_changed(&d.a);
-		notify_watchers();
-	}
+	keys_changed(); /* a key taken out stops working at once */
 	o = authz_decide(&d.a, req, time(NULL), &fields, error, sizeof error, &wait);
 	if (o == WAIT_FOR_KEYS)
 		return -1;
-	if (keystore_changed(d.a.keys)) {
-		/* read again for this check (an unknown kid): the watchers hear
-		 * of it first; this decision was made with the new keys */
-		authz_changed(&d.a);
-		notify_watchers();
-		if (fields)
-			json_object_set_new(fields, "generation", json_integer((json_int_t)d.a.generation));
-	}
+	/* read again for this check (an unknown kid): the watchers hear of it
+	 * first; this decision was made with the new keys */
+	if (keys_changed() && fields)
+		json_object_set_new(fields, "generation", json_integer((json_int_t)d.a.generation));
 	if (!fields) {
 		ipc_reply_error(c, req, "%s", error);
 		return 0;
@@ -319,6 +312,22 @@ static void notify_watchers(void)
 		ipc_server_foreach(d.ipc, notify_one, NULL);
 }
 
+/* Something a decision depends on changed: a new generation, told. */
+static void decisions_changed(void)
+{
+	authz_changed(&d.a);
+	notify_watchers();
+}
+
+/* 1 when a key set changed since last asked (then told as above). */
+static int keys_changed(void)
+{
+	if (!keystore_changed(d.a.keys))
+		return 0;
+	decisions_changed();
+	return 1;
+}
+
 /* Answer REQ; 0, or -1 when it has to wait. */
 static int handle(struct ipc_conn *c, const char *op, json_t *req)
 {
@@ -393,10 +402,7 @@ static void on_keys(struct keystore *ks, struct keysource *src, void *arg)
 	(void)ks;
 	(void)src;
 	(void)arg;
-	if (keystore_changed(d.a.keys)) {
-		authz_changed(&d.a);
-		notify_watchers();
-	}
+	keys_changed();
 	ipc_server_foreach(d.ipc, drain, NULL);
 }
 

@@ -214,8 +214,10 @@ static void flush(struct jsonl *j)
 	}
 }
 
+enum call_kind { CALL_REPLY, CALL_ACK_ONLY, CALL_WATCH };
+
 static int enqueue(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn,
-		   void *ctx)
+		   void *ctx, enum call_kind kind)
 {
 	char head[40];
 	int hl;
@@ -249,6 +251,8 @@ static int enqueue(struct jsonl *j, const char *members, size_t len, uint64_t ti
 	c->deadline = loop_now_ms() + timeout_ms;
 	c->fn = fn;
 	c->ctx = ctx;
+	c->ack_only = kind == CALL_ACK_ONLY;
+	c->lasting = kind == CALL_WATCH;
 	*j->tail = c;
 	j->tail = &c->next;
 	j->ncalls++;
@@ -259,24 +263,18 @@ static int enqueue(struct jsonl *j, const char *members, size_t len, uint64_t ti
 int jsonl_call_raw(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms,
 		   jsonl_fn *fn, void *ctx)
 {
-	return enqueue(j, members, len, timeout_ms, fn, ctx);
+	return enqueue(j, members, len, timeout_ms, fn, ctx, CALL_REPLY);
 }
 
 int jsonl_send(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn)
 {
-	if (enqueue(j, members, len, timeout_ms, fn, NULL) < 0)
-		return -1;
-	((struct call *)((char *)j->tail - offsetof(struct call, next)))->ack_only = 1;
-	return 0;
+	return enqueue(j, members, len, timeout_ms, fn, NULL, CALL_ACK_ONLY);
 }
 
 int jsonl_watch(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn,
 		void *ctx)
 {
-	if (enqueue(j, members, len, timeout_ms, fn, ctx) < 0)
-		return -1;
-	((struct call *)((char *)j->tail - offsetof(struct call, next)))->lasting = 1;
-	return 0;
+	return enqueue(j, members, len, timeout_ms, fn, ctx, CALL_WATCH);
 }
 
 int jsonl_call(struct jsonl *j, json_t *req, uint64_t timeout_ms, jsonl_fn *fn, void *ctx)
@@ -291,7 +289,7 @@ int jsonl_call(struct jsonl *j, json_t *req, uint64_t timeout_ms, jsonl_fn *fn, 
 		return -1;
 	}
 	/* the members between the braces */
-	r = enqueue(j, line + 1, n - 2, timeout_ms, fn, ctx);
+	r = enqueue(j, line + 1, n - 2, timeout_ms, fn, ctx, CALL_REPLY);
 	free(line);
 	return r;
 }

@@ -191,29 +191,7 @@ done
 
 # ---- memory per idle connection ----
 idle_kib() { # PID PORT ADDR: KiB of RSS per idle kept-alive TLS connection
-	$LOAD /usr/bin/python3 - "$1" "$2" "$3" "$idle" <<'EOF'
-import socket, ssl, sys, time
-pid, port, addr, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-def rss():
-    for line in open("/proc/%s/status" % pid):
-        if line.startswith("VmRSS"):
-            return int(line.split()[1])
-ctx = ssl.create_default_context()
-ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-ctx.set_alpn_protocols(["http/1.1"])
-time.sleep(0.3)
-base, conns = rss(), []
-for i in range(n):
-    s = ctx.wrap_socket(socket.create_connection((addr, port)), server_hostname="bench.corp.test")
-    s.sendall(b"GET / HTTP/1.1\r\nHost: bench.corp.test\r\n\r\n")
-    conns.append(s)
-for s in conns:
-    d = b""
-    while b"ok\n" not in d:
-        d += s.recv(4096)
-time.sleep(0.5)
-print("%.1f" % ((rss() - base) / n))
-EOF
+	$LOAD /usr/bin/python3 "$P2P_TOP/tests/tls-idle-kib.py" "$1" "$3" "$2" bench.corp.test "$idle"
 }
 nginx_worker=$(pgrep -P "$(cat "$dir/nginx-px/nginx.pid")" | head -n 1)
 [ -n "$nginx_worker" ] || die "no nginx worker"

@@ -28,25 +28,7 @@ if ! /usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null; then
 fi
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
-T=$(scratch)
-P2P_LAB_DIR=$T/labs
-export P2P_LAB_DIR
-name=$$
-state=$P2P_LAB_DIR/$name
-lab() { p2p-lab -n "$name" "$@"; }
-cleanup() {
-	lab down >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
-
-if ! lab up >"$T/up.log" 2>&1; then
-	fail "p2p-lab up"
-	sed 's/^/# /' "$T/up.log"
-	finish
-fi
-on() { _n=$1; shift; lab exec "$_n" -- "$@"; }
+lab_up
 
 # The audit records of both connectors (the client's tunnel picks one).
 trail() { cat "$state"/nodes/ny/lib/audit/audit*.log "$state"/nodes/ldn/lib/audit/audit*.log 2>/dev/null; }

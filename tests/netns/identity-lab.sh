@@ -27,25 +27,7 @@ if ! /usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null; then
 	exit 0
 fi
 
-T=$(scratch)
-P2P_LAB_DIR=$T/labs
-export P2P_LAB_DIR
-name=$$
-state=$P2P_LAB_DIR/$name
-lab() { p2p-lab -n "$name" "$@"; }
-cleanup() {
-	lab down >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
-
-if ! lab up >"$T/up.log" 2>&1; then
-	fail "p2p-lab up"
-	sed 's/^/# /' "$T/up.log"
-	finish
-fi
-on() { _n=$1; shift; lab exec "$_n" -- "$@"; }
+lab_up
 ipc() { _n=$1; shift; on "$_n" p2p -t 5000 ipc "$@"; }
 
 check "p2p-lab ca prints the lab CA, a CA certificate" \

@@ -189,12 +189,25 @@ static void reply_ok(struct writer *w, struct ipc_conn *c, json_t *req, json_t *
  * {"id":ID,"ok":true,"seq":SEQ}. */
 static size_t ack_line(const struct ack *a, char *out, size_t size)
 {
-	int n = a->id_null ? snprintf(out, size, "{\"id\":null,\"ok\":true,\"seq\":%llu}\n",
-				      (unsigned long long)a->seq)
-			   : snprintf(out, size, "{\"id\":%lld,\"ok\":true,\"seq\":%llu}\n",
-				      (long long)a->id, (unsigned long long)a->seq);
+	char *o = out;
 
-	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+	/* written by hand, as it runs for every record: at most 68 bytes */
+	if (size < 72)
+		return 0;
+	memcpy(o, "{\"id\":", 6);
+	o += 6;
+	if (a->id_null) {
+		memcpy(o, "null", 4);
+		o += 4;
+	} else {
+		if (a->id < 0)
+			*o++ = '-';
+		o = audit_put_u64(o, a->id < 0 ? 0 - (uint64_t)a->id : (uint64_t)a->id);
+	}
+	memcpy(o, ",\"ok\":true,\"seq\":", 17);
+	o = audit_put_u64(o + 17, a->seq);
+	memcpy(o, "}\n", 2);
+	return (size_t)(o + 2 - out);
 }
 
 /* Acknowledge every record now durable: the replies of a connection are

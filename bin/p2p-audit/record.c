@@ -39,32 +39,35 @@ struct field {
 	const char *name;
 	enum kind kind;
 	long long max;
+	size_t len;     /* strlen(name) */
 };
 
 /* The members a sender may give, in the order of the file. */
+#define F(name, kind, max) { name, kind, max, sizeof name - 1 }
 static const struct field fields[] = {
-	{ "type", K_TYPE, 0 },
-	{ "start", K_TIME, 0 },
-	{ "resource", K_NAME, 253 },
-	{ "method", K_METHOD, 32 },
-	{ "path", K_TEXT, 8192 },
-	{ "query", K_TEXT, 8192 },
-	{ "src", K_SRC, 0 },
-	{ "client", K_NAME, 253 },
-	{ "user", K_NAME, 256 },
-	{ "groups", K_GROUPS, 256 },
-	{ "auth", K_TOKEN, 32 },
-	{ "decision", K_DECISION, 0 },
-	{ "rule", K_NAME, 256 },
-	{ "reason", K_TEXT, 1024 },
-	{ "status", K_COUNT, 999 },
-	{ "bytes_in", K_COUNT, COUNT_MAX },
-	{ "bytes_out", K_COUNT, COUNT_MAX },
-	{ "duration_ms", K_COUNT, COUNT_MAX },
-	{ "upstream", K_NAME, 1024 },
-	{ "request_id", K_NAME, 128 },
-	{ "session_id", K_NAME, 128 },
+	F("type", K_TYPE, 0),
+	F("start", K_TIME, 0),
+	F("resource", K_NAME, 253),
+	F("method", K_METHOD, 32),
+	F("path", K_TEXT, 8192),
+	F("query", K_TEXT, 8192),
+	F("src", K_SRC, 0),
+	F("client", K_NAME, 253),
+	F("user", K_NAME, 256),
+	F("groups", K_GROUPS, 256),
+	F("auth", K_TOKEN, 32),
+	F("decision", K_DECISION, 0),
+	F("rule", K_NAME, 256),
+	F("reason", K_TEXT, 1024),
+	F("status", K_COUNT, 999),
+	F("bytes_in", K_COUNT, COUNT_MAX),
+	F("bytes_out", K_COUNT, COUNT_MAX),
+	F("duration_ms", K_COUNT, COUNT_MAX),
+	F("upstream", K_NAME, 1024),
+	F("request_id", K_NAME, 128),
+	F("session_id", K_NAME, 128),
 };
+#undef F
 #define NFIELDS (sizeof fields / sizeof fields[0])
 /* Places in fields[] of the members check_required() asks for. */
 enum { F_TYPE = 0, F_RESOURCE = 2, F_METHOD = 3, F_PATH = 4, F_DECISION = 11 };
@@ -81,6 +84,19 @@ static void say(char *err, size_t errsize, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errsize, fmt, ap);
 	va_end(ap);
+}
+
+char *audit_put_u64(char *out, uint64_t v)
+{
+	char digits[20];
+	int n = 0;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		*out++ = digits[--n];
+	return out;
 }
 
 void audit_hex(const unsigned char *bytes, size_t n, char *out)
@@ -144,15 +160,29 @@ int record_time_ok(const char *t)
 
 void record_time_now(char out[AUDIT_TIME_LEN + 1])
 {
+	/* the seconds are written once a second, not once a record */
+	static time_t last = -1;
+	static char second[20];
 	struct timespec ts;
-	struct tm tm;
+	unsigned us;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	/* 19 characters until the year 10000 */
-	if (strftime(out, 20, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
-		memcpy(out, "9999-12-31T23:59:59", 20);
-	snprintf(out + 19, 9, ".%06uZ", (unsigned)(ts.tv_nsec / 1000) % 1000000u);
+	if (ts.tv_sec != last) {
+		struct tm tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		/* 19 characters until the year 10000 */
+		if (strftime(second, sizeof second, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+			memcpy(second, "9999-12-31T23:59:59", 20);
+		last = ts.tv_sec;
+	}
+	memcpy(out, second, 19);
+	out[19] = '.';
+	us = (unsigned)(ts.tv_nsec / 1000) % 1000000u;
+	for (int i = 25; i >= 20; i--, us /= 10)
+		out[i] = (char)('0' + us % 10);
+	out[26] = 'Z';
+	out[27] = '\0';
 }
 
 int record_host_ok(const char *host)
@@ -398,13 +428,22 @@ json_t *record_check_text(const char *text, size_t len, char *err, size_t errsiz
 	return out;
 }
 
-/* SHA256() rather than EVP_Digest(): the same digest without looking the
- * algorithm up again for every record. */
+/* SHA-256 fetched once and one context kept: OpenSSL 3's SHA256() and
+ * EVP_Digest() look the algorithm up again (under a lock) at every call,
+ * which cost as much as the hashing of a record. */
 static int sha256_hex(const void *data, size_t len, char out[AUDIT_HEX + 1])
 {
+	static EVP_MD *sha256;
+	static EVP_MD_CTX *ctx;
 	unsigned char md[32];
+	unsigned int mdlen = 0;
 
-	if (!SHA256(data, len, md))
+	if (!sha256 && !(sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
+		return -1;
+	if (!ctx && !(ctx = EVP_MD_CTX_new()))
+		return -1;
+	if (!EVP_DigestInit_ex2(ctx, sha256, NULL) || !EVP_DigestUpdate(ctx, data, len) ||
+	    !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
 		return -1;
 	audit_hex(md, 32, out);
 	return 0;
@@ -440,6 +479,32 @@ int record_line_hash(const char *line, size_t len, char out[AUDIT_HEX + 1])
 	return 0;
 }
 
+/* {"seq":N,"time":"T","host":"H", at OUT (room for 64 + AUDIT_TIME_LEN +
+ * AUDIT_HOST_MAX bytes): its length, or -1 when TIME or HOST is too long.
+ * Written by hand: this runs for every record. */
+static int line_head(char *out, uint64_t seq, const char *time, const char *host)
+{
+	size_t tl = strlen(time), hl = strlen(host);
+	char *o = out;
+
+	if (tl > AUDIT_TIME_LEN || hl > AUDIT_HOST_MAX)
+		return -1;
+	memcpy(o, "{\"seq\":", 7);
+	o = audit_put_u64(o + 7, seq);
+	memcpy(o, ",\"time\":\"", 9);
+	o += 9;
+	memcpy(o, time, tl);
+	o += tl;
+	memcpy(o, "\",\"host\":\"", 10);
+	o += 10;
+	memcpy(o, host, hl);
+	o += hl;
+	memcpy(o, "\",", 2);
+	o += 2;
+	*o = '\0';
+	return (int)(o - out);
+}
+
 size_t record_line(const char *body, size_t bodylen, uint64_t seq, const char *time,
 		   const char *host, const char *prev, char hash[AUDIT_HEX + 1], char *out)
 {
@@ -454,10 +519,8 @@ size_t record_line(const char *body, size_t bodylen, uint64_t seq, const char *t
 	/* {"seq":N,"time":"T","host":"H", + the record's members + ,"prev":"P"}
 	 * then ,"hash":"H"} and the newline: time and host need no escaping
 	 * (their characters are checked). */
-	hn = snprintf(out, 64 + AUDIT_TIME_LEN + AUDIT_HOST_MAX,
-		      "{\"seq\":%llu,\"time\":\"%s\",\"host\":\"%s\",", (unsigned long long)seq, time,
-		      host);
-	if (hn < 0 || hn >= 64 + AUDIT_TIME_LEN + AUDIT_HOST_MAX) {
+	hn = line_head(out, seq, time, host);
+	if (hn < 0) {
 		errno = EINVAL;
 		return 0;
 	}
@@ -808,13 +871,19 @@ static int plain_member(struct scan *s, const struct field *f, struct span *v)
 #define ALWAYS (1u << F_TYPE | 1u << F_RESOURCE | 1u << F_DECISION)
 #define REQUEST (1u << F_METHOD | 1u << F_PATH)
 
-static const struct field *find_field_span(const struct span *key, size_t *index)
+/* The field named KEY, looked for from FROM on and then from the start:
+ * a sender that writes the members in the file's order (p2p-tlsterm does)
+ * finds each at the first look. */
+static const struct field *find_field_span(const struct span *key, size_t from, size_t *index)
 {
-	for (size_t i = 0; i < NFIELDS; i++)
-		if (span_is(key, fields[i].name)) {
+	for (size_t k = 0; k < NFIELDS; k++) {
+		size_t i = (from + k) % NFIELDS;
+
+		if (fields[i].len == key->len && !memcmp(fields[i].name, key->p, key->len)) {
 			*index = i;
 			return &fields[i];
 		}
+	}
 	return NULL;
 }
 
@@ -825,15 +894,15 @@ static int plain_record(struct scan *s, char *out, size_t *outlen)
 {
 	struct span v[NFIELDS], key;
 	uint32_t seen = 0;
+	size_t i = NFIELDS - 1;   /* the field found last: the next is looked for after it */
 	char *o = out;
 
 	if (!take(s, '{') || take(s, '}'))
 		return 0;
 	do {
 		const struct field *f;
-		size_t i;
 
-		if (!plain_string(s, &key) || !(f = find_field_span(&key, &i)) || (seen >> i & 1) ||
+		if (!plain_string(s, &key) || !(f = find_field_span(&key, i + 1, &i)) || (seen >> i & 1) ||
 		    !take(s, ':') || !plain_member(s, f, &v[i]))
 			return 0;
 		seen |= 1u << i;
@@ -845,8 +914,8 @@ static int plain_record(struct scan *s, char *out, size_t *outlen)
 	if ((seen & ALWAYS) != ALWAYS ||
 	    (span_is(&v[F_TYPE], "request") && (seen & REQUEST) != REQUEST))
 		return 0;
-	for (size_t i = 0; i < NFIELDS; i++) {
-		size_t n = strlen(fields[i].name);
+	for (i = 0; i < NFIELDS; i++) {
+		size_t n = fields[i].len;
 
 		if (!(seen >> i & 1))
 			continue;

@@ -147,6 +147,10 @@ check "the torn line was cut, with a warning" \
 	grep -q "p2p-audit: warning: .*/audit.log: cut an unfinished last line of 150 bytes" "$T/log"
 out=$(logreq 500 | raw)
 check "the chain goes on at seq 202" [ "$out" = '{"id":500,"ok":true,"seq":202}' ]
+idreq() { printf '{"id":%s,"op":"log","record":%s}\n' "$1" "$(rec 1)"; }
+out=$({ idreq null; idreq -7; idreq 9223372036854775807; } | raw | tr '\n' ' ')
+check "acknowledgements of ids null, negative and the largest, as jansson writes them" \
+	[ "$out" = '{"id":null,"ok":true,"seq":203} {"id":-7,"ok":true,"seq":204} {"id":9223372036854775807,"ok":true,"seq":205} ' ]
 check "-V: the chain verifies after the recovery" sh -c 'p2p-audit -V "$1" >/dev/null' sh "$D"
 stop
 
@@ -155,7 +159,7 @@ sed -i '$s/"status":200/"status":299/' "$D/audit.log"
 p2p-audit -D "$D" -r "$R" -H ny 2>"$T/bad.err"
 rc=$?
 check "a changed last record: exit 102" [ "$rc" -eq 102 ]
-check "... naming the file and line 202" grep -q "audit.log:202: the last record does not verify" "$T/bad.err"
+check "... naming the file and line 205" grep -q "audit.log:205: the last record does not verify" "$T/bad.err"
 p2p-audit -n -D "$D" -H ny >/dev/null 2>&1
 check "-n finds it too (102)" [ $? -eq 102 ]
 

@@ -296,53 +296,93 @@ int jsonl_call(struct jsonl *j, json_t *req, uint64_t timeout_ms, jsonl_fn *fn, 
 
 /* ---- writing JSON ---- */
 
-static void jw_put(struct jw *w, const char *p, size_t n)
+/* Room for N more bytes and the NUL after them: where they go, or NULL
+ * (the writer failed: it stays failed). */
+static char *jw_room(struct jw *w, size_t n)
 {
 	if (w->failed)
-		return;
+		return NULL;
 	if (w->len + n + 1 > w->cap) {
 		size_t cap = (w->len + n + 1) * 2 + 1024;
 		char *q = realloc(w->p, cap);
 
 		if (!q) {
 			w->failed = 1;
-			return;
+			return NULL;
 		}
 		w->p = q;
 		w->cap = cap;
 	}
-	memcpy(w->p + w->len, p, n);
+	return w->p + w->len;
+}
+
+static void jw_put(struct jw *w, const char *p, size_t n)
+{
+	char *o = jw_room(w, n);
+
+	if (!o)
+		return;
+	memcpy(o, p, n);
 	w->len += n;
 	w->p[w->len] = '\0';
 }
 
+/* ,"KEY": (the comma when a member came before), with one look at the room */
 static void jw_key(struct jw *w, const char *key)
 {
-	if (w->len && w->p[w->len - 1] != '{' && w->p[w->len - 1] != '[')
-		jw_put(w, ",", 1);
-	jw_put(w, "\"", 1);
-	jw_put(w, key, strlen(key));
-	jw_put(w, "\":", 2);
+	size_t n = strlen(key);
+	int comma = w->len && w->p[w->len - 1] != '{' && w->p[w->len - 1] != '[';
+	char *o = jw_room(w, n + 4);
+
+	if (!o)
+		return;
+	if (comma)
+		*o++ = ',';
+	*o++ = '"';
+	memcpy(o, key, n);
+	o += n;
+	*o++ = '"';
+	*o++ = ':';
+	*o = '\0';
+	w->len = (size_t)(o - w->p);
 }
+
+/* Bytes a string carries as they are: printable ASCII but '"' and '\'. */
+static const unsigned char jw_plain[256] = {
+	[0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,      /* 0x22 '"' */
+	[0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,      /* 0x5c '\\' */
+	[0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
 
 /* A string, escaped; bytes that are not UTF-8 are written as U+FFFD so
  * that the line stays valid JSON. */
 static void jw_value(struct jw *w, const char *v, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i = 0, run = 0;
+	size_t i = 0, run;
+	char *o;
 
-	jw_put(w, "\"", 1);
+	/* the usual value is plain all through: quoted and copied at once */
+	while (i < n && jw_plain[(unsigned char)v[i]])
+		i++;
+	if (!(o = jw_room(w, i + 2)))
+		return;
+	*o++ = '"';
+	memcpy(o, v, i);
+	w->len += i + 1;
 	while (i < n) {
 		unsigned char c = (unsigned char)v[i];
 
-		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-			run++;
-			i++;
+		for (run = i; run < n && jw_plain[(unsigned char)v[run]]; run++)
+			;
+		if (run > i) {
+			jw_put(w, v + i, run - i);
+			i = run;
 			continue;
 		}
-		jw_put(w, v + i - run, run);
-		run = 0;
 		if (c < 0x80) {
 			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
 
@@ -375,7 +415,6 @@ static void jw_value(struct jw *w, const char *v, size_t n)
 			i += ok ? len : 1;
 		}
 	}
-	jw_put(w, v + i - run, run);
 	jw_put(w, "\"", 1);
 }
 
@@ -394,11 +433,16 @@ void jw_str(struct jw *w, const char *key, const char *value, size_t max)
 
 void jw_int(struct jw *w, const char *key, long long value)
 {
-	char num[32];
-	int n = snprintf(num, sizeof num, "%lld", value);
+	char num[24], *e = num + sizeof num, *d = e;
+	unsigned long long u = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
 
+	do
+		*--d = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (value < 0)
+		*--d = '-';
 	jw_key(w, key);
-	jw_put(w, num, (size_t)n);
+	jw_put(w, d, (size_t)(e - d));
 }
 
 void jw_raw(struct jw *w, const char *key, const char *json, size_t len)

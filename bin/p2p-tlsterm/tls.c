@@ -91,6 +91,9 @@ static int configure(SSL_CTX *ctx)
 	/* an idle connection keeps no TLS buffer either */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 			      SSL_MODE_RELEASE_BUFFERS);
+	/* one read(2) takes a whole record (or several) instead of its header
+	 * and then its body; io_drained() looks at what OpenSSL holds back */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_tlsext_servername_callback(ctx, servername);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	return 0;
@@ -130,6 +133,7 @@ int tls_init(const char *certdir, int h2, const char *upstream_ca, int upstream_
 	}
 	SSL_CTX_set_options(t.client, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(t.client, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_read_ahead(t.client, 1);
 	if (upstream_ca ? SSL_CTX_load_verify_locations(t.client, upstream_ca, NULL) != 1
 			: SSL_CTX_set_default_verify_paths(t.client) != 1) {
 		char err[256];

@@ -17,6 +17,8 @@
 #              them (BUILD/bench/p2p-tlsterm-nochecks, make bench)
 #   idle       memory per idle kept-alive TLS connection (the growth of the
 #              proxy's RSS over BENCH_IDLE connections, one request each)
+# BENCH_HOLD=1 starts the servers, prints their pids and addresses, and keeps
+# them up until interrupted (for perf or strace by hand).
 # Every server (both proxies, the upstream, p2p-mapd, p2p-authz, p2p-audit)
 # runs on the last core and the load tools on the first (taskset), so a
 # proxy's figure is what one core does with everything it needs. Each
@@ -162,6 +164,10 @@ best() { # NAME VALUE: keep the highest in $dir/NAME
 }
 T_URL="https://127.77.2.1:$PT/" N_URL="https://127.0.0.1:$PN/" X_URL="https://127.77.2.1:$PX/"
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # clock ticks
+if [ -n "${BENCH_HOLD:-}" ]; then   # for profiling by hand: keep the servers up
+	say "holding: tlsterm $pid_tlsterm $T_URL, without checks $pid_nochecks $X_URL, nginx $N_URL; authz $pid_authz, audit $pid_audit"
+	while :; do sleep 60; done
+fi
 if [ -n "${BENCH_CPU:-}" ]; then
 	a0=$(cpu "$pid_tlsterm") b0=$(cpu "$pid_authz") c0=$(cpu "$pid_audit")
 	if [ -n "${BENCH_PERF:-}" ]; then

@@ -219,14 +219,22 @@ enum call_kind { CALL_REPLY, CALL_ACK_ONLY, CALL_WATCH };
 static int enqueue(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn,
 		   void *ctx, enum call_kind kind)
 {
-	char head[40];
-	int hl;
+	char head[40], digits[24];
+	int hl = 6, nd = 0;
 	struct call *c;
+	unsigned long long id;
 
 	if (jsonl_ready(j) < 0 || !(c = calloc(1, sizeof *c)))
 		return -1;
-	c->id = ++j->next_id;
-	hl = snprintf(head, sizeof head, "{\"id\":%lld%s", (long long)c->id, len ? "," : "");
+	id = (unsigned long long)(c->id = ++j->next_id);   /* counts up from 1 */
+	memcpy(head, "{\"id\":", 6);
+	do
+		digits[nd++] = (char)('0' + id % 10);
+	while ((id /= 10) != 0);
+	while (nd)
+		head[hl++] = digits[--nd];
+	if (len)
+		head[hl++] = ',';
 	if (len + (size_t)hl + 2 >= IPC_LINE_MAX || j->outlen + len + (size_t)hl + 2 > JSONL_OUT_MAX) {
 		free(c);
 		return -1;

@@ -22,6 +22,27 @@
 static uint64_t request_counter;
 static uint32_t request_salt;
 
+/* The request id: the salt in 8 hex digits, then the count in 12 (more
+ * when it outgrows them), as "%08x%012llx" would write it. */
+static void request_id(char out[40], uint32_t salt, unsigned long long count)
+{
+	static const char hex[] = "0123456789abcdef";
+	char digits[16];
+	int n = 0, i;
+
+	for (i = 7; i >= 0; i--, salt >>= 4)
+		out[i] = hex[salt & 15];
+	do
+		digits[n++] = hex[count & 15];
+	while ((count >>= 4) != 0);
+	for (i = n; i < 12; i++)
+		digits[i] = '0';
+	n = n > 12 ? n : 12;
+	for (i = 0; i < n; i++)
+		out[8 + i] = digits[n - 1 - i];
+	out[8 + n] = '\0';
+}
+
 struct exchange *exchange_new(struct client *c, struct http_msg *req, int32_t stream)
 {
 	struct exchange *ex = calloc(1, sizeof *ex);
@@ -41,9 +62,8 @@ struct exchange *exchange_new(struct client *c, struct http_msg *req, int32_t st
 	memset(req, 0, sizeof *req);
 	ex->start_ms = ex->progress_ms = loop_now_ms();
 	clock_gettime(CLOCK_REALTIME, &ex->start_wall);
-	snprintf(ex->request_id, sizeof ex->request_id, "%08x%012llx", request_salt,
-		 (unsigned long long)++request_counter);
-	snprintf(ex->resource, sizeof ex->resource, "%s", c->resource);
+	request_id(ex->request_id, request_salt, ++request_counter);
+	str_copy(ex->resource, sizeof ex->resource, c->resource);
 	ex->keep_alive = ex->req.keep_alive;
 	switch (ex->req.body) {
 	case BODY_LENGTH:
@@ -143,7 +163,7 @@ void exchange_local(struct exchange *ex, int status, const char *why)
 	ex->resp_ready = 1;
 	ex->resp_done = 1;
 	if (why && !ex->reason[0])
-		snprintf(ex->reason, sizeof ex->reason, "%s", why);
+		str_copy(ex->reason, sizeof ex->reason, why);
 	ex->respb.start = ex->respb.end = 0;
 	if (ex->tcp)
 		return;    /* a TCP session is just closed */
@@ -163,7 +183,7 @@ void exchange_upstream_failed(struct exchange *ex, int status, const char *why)
 	tt.st.upstream_failures++;
 	log_info("%s: request %s to %s: %s", ex->c->src, ex->request_id, ex->up_origin.key, why);
 	if (ex->resp_head_sent) {
-		snprintf(ex->reason, sizeof ex->reason, "%s", why);
+		str_copy(ex->reason, sizeof ex->reason, why);
 		ex->broken = 1;
 		ex->resp_done = 1;
 		return;
@@ -251,7 +271,8 @@ static int build_head(struct exchange *ex, const char *path)
 		need += strlen(k0) + json_string_length(v0) + 4;
 	if (buf_init(&b, need) < 0)
 		return -1;
-	buf_printf(&b, "%s ", m->method);
+	puts_(&b, m->method);
+	puts_(&b, " ");
 	puts_(&b, path);
 	puts_(&b, " HTTP/1.1\r\nHost: ");
 	puts_(&b, host);
@@ -281,17 +302,22 @@ static int build_head(struct exchange *ex, const char *path)
 	json_object_foreach(set, k, v) {
 		if (!json_is_string(v) || strpbrk(json_string_value(v), "\r\n"))
 			continue;
-		buf_printf(&b, "%s: ", k);
+		puts_(&b, k);
+		puts_(&b, ": ");
 		puts_(&b, json_string_value(v));
 		puts_(&b, "\r\n");
 	}
-	buf_printf(&b, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ",
-		   ex->c->peer_ip);
+	puts_(&b, "X-Forwarded-For: ");
+	puts_(&b, ex->c->peer_ip);
+	puts_(&b, "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ");
 	puts_(&b, host);
-	buf_printf(&b, "\r\nForwarded: for=%s%s%s%s;proto=https;host=\"", ex->c->peer.family == AF_INET6 ? "\"[" : "",
-		   ex->c->peer_ip, ex->c->peer.family == AF_INET6 ? "]\"" : "", "");
+	puts_(&b, ex->c->peer.family == AF_INET6 ? "\r\nForwarded: for=\"[" : "\r\nForwarded: for=");
+	puts_(&b, ex->c->peer_ip);
+	puts_(&b, ex->c->peer.family == AF_INET6 ? "]\";proto=https;host=\"" : ";proto=https;host=\"");
 	puts_(&b, host);
-	buf_printf(&b, "\"\r\nX-Request-Id: %s\r\n", ex->request_id);
+	puts_(&b, "\"\r\nX-Request-Id: ");
+	puts_(&b, ex->request_id);
+	puts_(&b, "\r\n");
 	if (ex->req.upgrade) {
 		const struct header *u = http_find(m, "upgrade");
 
@@ -379,7 +405,7 @@ static void on_verdict(void *ctx, json_t *reply, const char *err)
 	status = json_integer_value(json_object_get(reply, "status"));
 	decision = json_string_value(json_object_get(reply, "decision"));
 	if (json_is_string(json_object_get(reply, "resource")))
-		snprintf(ex->resource, sizeof ex->resource, "%s",
+		str_copy(ex->resource, sizeof ex->resource,
 			 json_string_value(json_object_get(reply, "resource")));
 	if (decision && !strcmp(decision, "allow") && status == 200) {
 		if (ex->tcp)
@@ -420,7 +446,6 @@ static int is_ip_literal(const char *host, const struct client *c)
 {
 	char a[ADDR_STRLEN + 3];
 
-	snprintf(a, sizeof a, "%s", c->local.family == AF_INET6 ? "" : "");
 	addr_str(&c->local, a);
 	return !strncmp(host, a, strlen(a)) || host[0] == '[';
 }
@@ -443,7 +468,7 @@ void exchange_start(struct exchange *ex)
 		exchange_local(ex, 421, "the Host is not a name of the resource the TLS name chose");
 		return;
 	}
-	snprintf(ex->resource, sizeof ex->resource, "%s", r->name);
+	str_copy(ex->resource, sizeof ex->resource, r->name);
 #ifdef TLSTERM_BENCH_NOCHECKS
 	bench_allow(ex);
 	return;
@@ -596,7 +621,7 @@ void exchange_finish(struct exchange *ex)
 void exchange_abort(struct exchange *ex, const char *why)
 {
 	if (!ex->reason[0] && why)
-		snprintf(ex->reason, sizeof ex->reason, "%s", why);
+		str_copy(ex->reason, sizeof ex->reason, why);
 	ex->broken = 1;
 	exchange_finish(ex);
 }

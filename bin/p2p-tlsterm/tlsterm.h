@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -249,6 +250,16 @@ int jsonl_call_raw(struct jsonl *j, const char *members, size_t len, uint64_t ti
 
 /* A JSON object written straight into a growing string (no tree): the
  * requests sent for every HTTP request. */
+/* SRC into DST of SIZE bytes, cut to fit, always ended: snprintf's "%s"
+ * without its cost, for what is copied on every request. */
+static inline void str_copy(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 struct jw {
 	char *p;
 	size_t len, cap;

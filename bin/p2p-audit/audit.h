@@ -93,8 +93,6 @@ int record_host_ok(const char *host);
 int record_time_ok(const char *text);
 /* The time now, as "time" in the file. */
 void record_time_now(char out[AUDIT_TIME_LEN + 1]);
-/* V in decimal at OUT (at most 20 bytes, no NUL); the end. */
-char *audit_put_u64(char *out, uint64_t v);
 void audit_hex(const unsigned char *bytes, size_t n, char *out);
 
 /* ---- lines.c: a file read line by line ---- */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "decimal.h"
 #include "file.h"
 #include "ipc.h"
 #include "log.h"
@@ -200,12 +201,10 @@ static size_t ack_line(const struct ack *a, char *out, size_t size)
 		memcpy(o, "null", 4);
 		o += 4;
 	} else {
-		if (a->id < 0)
-			*o++ = '-';
-		o = audit_put_u64(o, a->id < 0 ? 0 - (uint64_t)a->id : (uint64_t)a->id);
+		o = decimal_i64(o, a->id);
 	}
 	memcpy(o, ",\"ok\":true,\"seq\":", 17);
-	o = audit_put_u64(o + 17, a->seq);
+	o = decimal_u64(o + 17, a->seq);
 	memcpy(o, "}\n", 2);
 	return (size_t)(o + 2 - out);
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "addr.h"
+#include "decimal.h"
 
 const char audit_genesis[AUDIT_HEX + 1] =
 	"0000000000000000000000000000000000000000000000000000000000000000";
@@ -84,19 +85,6 @@ static void say(char *err, size_t errsize, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errsize, fmt, ap);
 	va_end(ap);
-}
-
-char *audit_put_u64(char *out, uint64_t v)
-{
-	char digits[20];
-	int n = 0;
-
-	do
-		digits[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	while (n)
-		*out++ = digits[--n];
-	return out;
 }
 
 void audit_hex(const unsigned char *bytes, size_t n, char *out)
@@ -490,7 +478,7 @@ static int line_head(char *out, uint64_t seq, const char *time, const char *host
 	if (tl > AUDIT_TIME_LEN || hl > AUDIT_HOST_MAX)
 		return -1;
 	memcpy(o, "{\"seq\":", 7);
-	o = audit_put_u64(o + 7, seq);
+	o = decimal_u64(o + 7, seq);
 	memcpy(o, ",\"time\":\"", 9);
 	o += 9;
 	memcpy(o, time, tl);

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "decimal.h"
 #include "ipc.h"
 #include "log.h"
 #include "tlsterm.h"
@@ -219,22 +220,18 @@ enum call_kind { CALL_REPLY, CALL_ACK_ONLY, CALL_WATCH };
 static int enqueue(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn,
 		   void *ctx, enum call_kind kind)
 {
-	char head[40], digits[24];
-	int hl = 6, nd = 0;
+	char head[40], *h;
+	int hl;
 	struct call *c;
-	unsigned long long id;
 
 	if (jsonl_ready(j) < 0 || !(c = calloc(1, sizeof *c)))
 		return -1;
-	id = (unsigned long long)(c->id = ++j->next_id);   /* counts up from 1 */
+	c->id = ++j->next_id;
 	memcpy(head, "{\"id\":", 6);
-	do
-		digits[nd++] = (char)('0' + id % 10);
-	while ((id /= 10) != 0);
-	while (nd)
-		head[hl++] = digits[--nd];
+	h = decimal_i64(head + 6, c->id);
 	if (len)
-		head[hl++] = ',';
+		*h++ = ',';
+	hl = (int)(h - head);
 	if (len + (size_t)hl + 2 >= IPC_LINE_MAX || j->outlen + len + (size_t)hl + 2 > JSONL_OUT_MAX) {
 		free(c);
 		return -1;
@@ -441,16 +438,10 @@ void jw_str(struct jw *w, const char *key, const char *value, size_t max)
 
 void jw_int(struct jw *w, const char *key, long long value)
 {
-	char num[24], *e = num + sizeof num, *d = e;
-	unsigned long long u = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
+	char num[24];
 
-	do
-		*--d = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
-	if (value < 0)
-		*--d = '-';
 	jw_key(w, key);
-	jw_put(w, d, (size_t)(e - d));
+	jw_put(w, num, (size_t)(decimal_i64(num, value) - num));
 }
 
 void jw_raw(struct jw *w, const char *key, const char *json, size_t len)

@@ -15,6 +15,7 @@
 
 #include "addr.h"
 #include "decimal.h"
+#include "rfc3339.h"
 
 const char audit_genesis[AUDIT_HEX + 1] =
 	"0000000000000000000000000000000000000000000000000000000000000000";
@@ -148,29 +149,10 @@ int record_time_ok(const char *t)
 
 void record_time_now(char out[AUDIT_TIME_LEN + 1])
 {
-	/* the seconds are written once a second, not once a record */
-	static time_t last = -1;
-	static char second[20];
 	struct timespec ts;
-	unsigned us;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (ts.tv_sec != last) {
-		struct tm tm;
-
-		gmtime_r(&ts.tv_sec, &tm);
-		/* 19 characters until the year 10000 */
-		if (strftime(second, sizeof second, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
-			memcpy(second, "9999-12-31T23:59:59", 20);
-		last = ts.tv_sec;
-	}
-	memcpy(out, second, 19);
-	out[19] = '.';
-	us = (unsigned)(ts.tv_nsec / 1000) % 1000000u;
-	for (int i = 25; i >= 20; i--, us /= 10)
-		out[i] = (char)('0' + us % 10);
-	out[26] = 'Z';
-	out[27] = '\0';
+	rfc3339_utc(out, &ts, 6);   /* AUDIT_TIME_LEN: 21 + 6 */
 }
 
 int record_host_ok(const char *host)

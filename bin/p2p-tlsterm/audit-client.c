@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "rfc3339.h"
 #include "tlsterm.h"
 
 #define AUDIT_TIMEOUT_MS 30000
@@ -79,31 +80,6 @@ static void add_identity(struct jw *w, json_t *verdict)
 	jw_str(w, "rule", member(verdict, "rule"), 256);
 }
 
-/* 2026-11-22T10:11:12.345Z into OUT (25 bytes): the date and time of day
- * are made once a second, not once a request. */
-static void rfc3339(char out[25], const struct timespec *ts)
-{
-	static time_t last = -1;
-	static char second[20];
-	unsigned ms = (unsigned)(ts->tv_nsec / 1000000) % 1000;
-
-	if (ts->tv_sec != last) {
-		struct tm tm;
-
-		gmtime_r(&ts->tv_sec, &tm);
-		if (strftime(second, sizeof second, "%Y-%m-%dT%H:%M:%S", &tm) != 19)
-			memcpy(second, "9999-12-31T23:59:59", 20);
-		last = ts->tv_sec;
-	}
-	memcpy(out, second, 19);
-	out[19] = '.';
-	out[20] = (char)('0' + ms / 100);
-	out[21] = (char)('0' + ms / 10 % 10);
-	out[22] = (char)('0' + ms % 10);
-	out[23] = 'Z';
-	out[24] = '\0';
-}
-
 void audit_exchange(struct exchange *ex)
 {
 	const char *norm = member(ex->verdict, "path");
@@ -114,7 +90,7 @@ void audit_exchange(struct exchange *ex)
 	size_t rec0;
 
 	ex->audited = 1;
-	rfc3339(start, &ex->start_wall);
+	rfc3339_utc(start, &ex->start_wall, 3);
 	jw_str(&w, "op", "log", 8);
 	jw_raw(&w, "record", "{", 1);
 	rec0 = w.len;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decimal.h"
 #include "tlsterm.h"
 
 /* Buffers of a few sizes (the exchanges', a client's input and output)
@@ -96,6 +97,18 @@ int buf_put(struct buf *b, const void *p, size_t n)
 	memcpy(b->data + b->end, p, n);
 	b->end += n;
 	return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+	return buf_put(b, s, strlen(s));
+}
+
+int buf_put_u64(struct buf *b, uint64_t v)
+{
+	char num[24];
+
+	return buf_put(b, num, (size_t)(decimal_u64(num, v) - num));
 }
 
 int buf_printf(struct buf *b, const char *fmt, ...)

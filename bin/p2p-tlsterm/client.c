@@ -265,6 +265,16 @@ static int h1_in(struct client *c)
 	return moved;
 }
 
+/* HTTP/1.1 STATUS REASON (STATUS 100..999, as the parsers let through) */
+static void status_line(struct buf *b, int status, const char *reason)
+{
+	buf_puts(b, "HTTP/1.1 ");
+	buf_put_u64(b, (uint64_t)(status < 0 ? 0 : status));
+	buf_puts(b, " ");
+	buf_puts(b, reason);
+	buf_puts(b, "\r\n");
+}
+
 static int add_header(struct buf *b, const char *name, size_t nl, const char *value, size_t vl)
 {
 	if (buf_put(b, name, nl) < 0 || buf_put(b, ": ", 2) < 0 || buf_put(b, value, vl) < 0)
@@ -286,34 +296,35 @@ static int response_head(struct client *c, struct exchange *ex)
 		const char *k;
 		json_t *v;
 
-		buf_printf(&b, "HTTP/1.1 %d %s\r\n", ex->status, http_reason(ex->status));
+		status_line(&b, ex->status, http_reason(ex->status));
 		json_object_foreach(ex->local_headers, k, v)
 			add_header(&b, k, strlen(k), json_string_value(v), strlen(json_string_value(v)));
-		buf_printf(&b, "Content-Length: %zu\r\n", buf_len(&ex->respb));
+		buf_puts(&b, "Content-Length: ");
+		buf_put_u64(&b, buf_len(&ex->respb));
+		buf_puts(&b, "\r\n");
 		if (!ex->req_done)
 			keep = 0;
 	} else {
-		buf_printf(&b, "HTTP/1.1 %d %s\r\n", m->status, m->reason && m->reason[0] ? m->reason
-										    : http_reason(m->status));
+		status_line(&b, m->status, m->reason && m->reason[0] ? m->reason : http_reason(m->status));
 		for (size_t i = 0; i < m->nh; i++) {
 			const struct header *h = &m->h[i];
 
-			if (ex->tunnel && (!strcasecmp(h->name, "upgrade"))) {
+			if (ex->tunnel && h->name_len == 7 && !strcasecmp(h->name, "upgrade")) {
 				add_header(&b, h->name, h->name_len, h->value, h->value_len);
 				continue;
 			}
 			if (http_is_hop_by_hop(h->name, h->name_len) || http_connection_has(m, h->name))
 				continue;
-			if (!strcasecmp(h->name, "content-length") && m->body != BODY_LENGTH &&
-			    m->body != BODY_NONE)
+			if (h->name_len == 14 && !strcasecmp(h->name, "content-length") &&
+			    m->body != BODY_LENGTH && m->body != BODY_NONE)
 				continue;
 			add_header(&b, h->name, h->name_len, h->value, h->value_len);
 		}
 		if (ex->tunnel) {
-			buf_printf(&b, "Connection: upgrade\r\n");
+			buf_puts(&b, "Connection: upgrade\r\n");
 		} else if (m->body == BODY_CHUNKED || m->body == BODY_CLOSE) {
 			if (ex->req.minor >= 1) {
-				buf_printf(&b, "Transfer-Encoding: chunked\r\n");
+				buf_puts(&b, "Transfer-Encoding: chunked\r\n");
 				ex->resp_chunked_out = 1;
 			} else {
 				keep = 0;
@@ -324,9 +335,9 @@ static int response_head(struct client *c, struct exchange *ex)
 		keep = 0;
 	if (!ex->tunnel) {
 		if (!keep)
-			buf_printf(&b, "Connection: close\r\n");
+			buf_puts(&b, "Connection: close\r\n");
 		else if (ex->req.minor == 0)
-			buf_printf(&b, "Connection: keep-alive\r\n");
+			buf_puts(&b, "Connection: keep-alive\r\n");
 	}
 	if (buf_put(&b, "\r\n", 2) < 0)
 		return -1;

@@ -106,7 +106,8 @@ static int build_msg(struct h2req *r, int end_stream, struct http_msg *m)
 		return 431;
 	if (!r->hbuf)
 		return 400;
-	if (!(m->block = malloc(r->hlen * 2 + 64)))
+	/* the fields, and one more for the Cookie fields joined */
+	if (http_msg_alloc(m, r->hlen * 2 + 64, r->nfields + 1) < 0)
 		return 503;
 	cookies = m->block + r->hlen + 32;
 	memcpy(m->block, r->hbuf, r->hlen);
@@ -131,7 +132,9 @@ static int build_msg(struct h2req *r, int end_stream, struct http_msg *m)
 		} else {
 			if (!strcmp(name, "host"))
 				host = value;
-			if (m->nh == HTTP_HEADERS_MAX)
+			if (!strcmp(name, "connection"))
+				m->nconnection++;   /* nghttp2 refuses it; counted all the same */
+			if (m->nh == m->hcap)
 				return 431;
 			m->h[m->nh].name = name;
 			m->h[m->nh].name_len = strlen(name);
@@ -142,7 +145,7 @@ static int build_msg(struct h2req *r, int end_stream, struct http_msg *m)
 	}
 	if (clen) {
 		cookies[clen] = '\0';
-		if (m->nh == HTTP_HEADERS_MAX)
+		if (m->nh == m->hcap)
 			return 431;
 		m->h[m->nh].name = "cookie";
 		m->h[m->nh].name_len = 6;

@@ -92,6 +92,8 @@ static int list_has(const char *value, const char *token)
 
 int http_connection_has(const struct http_msg *m, const char *token)
 {
+	if (!m->nconnection)
+		return 0;   /* the usual case: no Connection field to look through */
 	for (size_t i = 0; i < m->nh; i++)
 		if (!strcasecmp(m->h[i].name, "connection") && list_has(m->h[i].value, token))
 			return 1;
@@ -177,7 +179,7 @@ static int parse_fields(struct http_msg *m, char *p, int *status, const char **w
 			       "a field name that is not a token";
 			return -1;
 		}
-		if (m->nh == HTTP_HEADERS_MAX) {
+		if (m->nh == m->hcap) {     /* HTTP_HEADERS_MAX, or more than the lines */
 			*status = 431;
 			*why = "too many header fields";
 			return -1;
@@ -206,6 +208,8 @@ static int parse_fields(struct http_msg *m, char *p, int *status, const char **w
 		*end = '\0';
 		h->value = v;
 		h->value_len = (size_t)(end - v);
+		if (h->name_len == 10 && !strcasecmp(h->name, "connection"))
+			m->nconnection++;
 		p += 2;
 	}
 	return 0;
@@ -280,6 +284,34 @@ static int good_host(const char *h)
 	return 1;
 }
 
+/* The lines of a head: more than its fields. */
+static size_t count_lines(const char *p, size_t len)
+{
+	size_t n = 0;
+	const char *end = p + len;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
+int http_msg_alloc(struct http_msg *m, size_t size, size_t nfields)
+{
+	size_t at = (size + _Alignof(struct header) - 1) / _Alignof(struct header) *
+		    _Alignof(struct header);
+
+	if (nfields > HTTP_HEADERS_MAX)
+		nfields = HTTP_HEADERS_MAX;
+	if (!(m->block = malloc(at + nfields * sizeof *m->h)))
+		return -1;
+	m->h = (struct header *)(void *)(m->block + at);
+	m->hcap = nfields;
+	m->nh = 0;
+	return 0;
+}
+
 /* Copy the head and check its start: the common part of both parsers.
  * Returns 1 (BLOCK set), 0 (more input) or -1. */
 static int take_head(const char *data, size_t len, struct http_msg *m, size_t *used, size_t skip,
@@ -317,7 +349,7 @@ static int take_head(const char *data, size_t len, struct http_msg *m, size_t *u
 		*why = "head too large";
 		return -1;
 	}
-	if (!(m->block = malloc((size_t)end + 1))) {
+	if (http_msg_alloc(m, (size_t)end + 1, count_lines(data + skip, (size_t)end)) < 0) {
 		*status = 503;
 		*why = "out of memory";
 		return -1;

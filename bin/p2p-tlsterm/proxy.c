@@ -193,16 +193,6 @@ void exchange_upstream_failed(struct exchange *ex, int status, const char *why)
 
 /* ---- the head for the upstream ---- */
 
-static int put(struct buf *b, const char *s, size_t n)
-{
-	return buf_put(b, s, n);
-}
-
-static int puts_(struct buf *b, const char *s)
-{
-	return buf_put(b, s, strlen(s));
-}
-
 static int in_list(json_t *list, const char *name)
 {
 	size_t i;
@@ -214,11 +204,22 @@ static int in_list(json_t *list, const char *name)
 	return 0;
 }
 
-static int forwarded_field(const char *name)
+/* Fields the head for the upstream makes itself (by their length first:
+ * this runs for every field of every request). */
+static int forwarded_field(const char *name, size_t len)
 {
-	return !strcasecmp(name, "forwarded") || !strncasecmp(name, "x-forwarded-", 12) ||
-	       !strcasecmp(name, "x-real-ip") || !strcasecmp(name, "host") ||
-	       !strcasecmp(name, "content-length") || !strcasecmp(name, "expect");
+	switch (len) {
+	case 4:
+		return !strcasecmp(name, "host");
+	case 6:
+		return !strcasecmp(name, "expect");
+	case 9:
+		return !strcasecmp(name, "forwarded") || !strcasecmp(name, "x-real-ip");
+	case 14:
+		return !strcasecmp(name, "content-length");
+	default:
+		return len > 12 && !strncasecmp(name, "x-forwarded-", 12);
+	}
 }
 
 /* A Cookie value without the cookies named in DROP. */
@@ -239,8 +240,8 @@ static void filter_cookies(struct buf *b, const char *value, json_t *drop)
 		snprintf(name, sizeof name, "%.*s", (int)(eq ? (size_t)(eq - p) : n), p);
 		if (n && !in_list(drop, name)) {
 			if (!first)
-				puts_(b, "; ");
-			put(b, p, n);
+				buf_puts(b, "; ");
+			buf_put(b, p, n);
 			first = 0;
 		}
 		if (!end)
@@ -271,65 +272,68 @@ static int build_head(struct exchange *ex, const char *path)
 		need += strlen(k0) + json_string_length(v0) + 4;
 	if (buf_init(&b, need) < 0)
 		return -1;
-	puts_(&b, m->method);
-	puts_(&b, " ");
-	puts_(&b, path);
-	puts_(&b, " HTTP/1.1\r\nHost: ");
-	puts_(&b, host);
-	puts_(&b, "\r\n");
+	buf_puts(&b, m->method);
+	buf_puts(&b, " ");
+	buf_puts(&b, path);
+	buf_puts(&b, " HTTP/1.1\r\nHost: ");
+	buf_puts(&b, host);
+	buf_puts(&b, "\r\n");
 	for (size_t i = 0; i < m->nh; i++) {
 		const struct header *h = &m->h[i];
 
-		if (http_is_hop_by_hop(h->name, h->name_len) || forwarded_field(h->name) ||
+		if (http_is_hop_by_hop(h->name, h->name_len) || forwarded_field(h->name, h->name_len) ||
 		    in_list(strip, h->name) || (!ex->c->h2 && http_connection_has(m, h->name)))
 			continue;
 		if (json_array_size(cookies) && !strcasecmp(h->name, "cookie")) {
 			size_t before = buf_len(&b);
 
-			puts_(&b, "Cookie: ");
+			buf_puts(&b, "Cookie: ");
 			filter_cookies(&b, h->value, cookies);
 			if (buf_len(&b) == before + 8)
 				b.end = b.start + before;   /* nothing left of it */
 			else
-				puts_(&b, "\r\n");
+				buf_puts(&b, "\r\n");
 			continue;
 		}
-		put(&b, h->name, h->name_len);
-		puts_(&b, ": ");
-		put(&b, h->value, h->value_len);
-		puts_(&b, "\r\n");
+		buf_put(&b, h->name, h->name_len);
+		buf_puts(&b, ": ");
+		buf_put(&b, h->value, h->value_len);
+		buf_puts(&b, "\r\n");
 	}
 	json_object_foreach(set, k, v) {
 		if (!json_is_string(v) || strpbrk(json_string_value(v), "\r\n"))
 			continue;
-		puts_(&b, k);
-		puts_(&b, ": ");
-		puts_(&b, json_string_value(v));
-		puts_(&b, "\r\n");
+		buf_puts(&b, k);
+		buf_puts(&b, ": ");
+		buf_puts(&b, json_string_value(v));
+		buf_puts(&b, "\r\n");
 	}
-	puts_(&b, "X-Forwarded-For: ");
-	puts_(&b, ex->c->peer_ip);
-	puts_(&b, "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ");
-	puts_(&b, host);
-	puts_(&b, ex->c->peer.family == AF_INET6 ? "\r\nForwarded: for=\"[" : "\r\nForwarded: for=");
-	puts_(&b, ex->c->peer_ip);
-	puts_(&b, ex->c->peer.family == AF_INET6 ? "]\";proto=https;host=\"" : ";proto=https;host=\"");
-	puts_(&b, host);
-	puts_(&b, "\"\r\nX-Request-Id: ");
-	puts_(&b, ex->request_id);
-	puts_(&b, "\r\n");
+	buf_puts(&b, "X-Forwarded-For: ");
+	buf_puts(&b, ex->c->peer_ip);
+	buf_puts(&b, "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ");
+	buf_puts(&b, host);
+	buf_puts(&b, ex->c->peer.family == AF_INET6 ? "\r\nForwarded: for=\"[" : "\r\nForwarded: for=");
+	buf_puts(&b, ex->c->peer_ip);
+	buf_puts(&b, ex->c->peer.family == AF_INET6 ? "]\";proto=https;host=\"" : ";proto=https;host=\"");
+	buf_puts(&b, host);
+	buf_puts(&b, "\"\r\nX-Request-Id: ");
+	buf_puts(&b, ex->request_id);
+	buf_puts(&b, "\r\n");
 	if (ex->req.upgrade) {
 		const struct header *u = http_find(m, "upgrade");
 
-		puts_(&b, "Connection: upgrade\r\nUpgrade: ");
-		put(&b, u->value, u->value_len);
-		puts_(&b, "\r\n");
+		buf_puts(&b, "Connection: upgrade\r\nUpgrade: ");
+		buf_put(&b, u->value, u->value_len);
+		buf_puts(&b, "\r\n");
 	}
-	if (ex->req.body == BODY_LENGTH)
-		buf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)ex->req.length);
-	else if (ex->req.body == BODY_CHUNKED)
-		puts_(&b, "Transfer-Encoding: chunked\r\n");
-	if (puts_(&b, "\r\n") < 0) {
+	if (ex->req.body == BODY_LENGTH) {
+		buf_puts(&b, "Content-Length: ");
+		buf_put_u64(&b, ex->req.length);
+		buf_puts(&b, "\r\n");
+	} else if (ex->req.body == BODY_CHUNKED) {
+		buf_puts(&b, "Transfer-Encoding: chunked\r\n");
+	}
+	if (buf_puts(&b, "\r\n") < 0) {
 		buf_free(&b);
 		return -1;
 	}
@@ -352,8 +356,20 @@ static void upstream_path(char *out, size_t size, const struct origin *o, const 
 			n--;
 		rest = norm + n;
 	}
-	snprintf(out, size, "%s%s%s%s%s", o->base, rest[0] == '/' ? "" : "/", rest, query ? "?" : "",
-		 query ? query : "");
+	/* BASE [/] REST [?QUERY], cut to SIZE as snprintf would */
+	{
+		const char *part[] = { o->base, rest[0] == '/' ? "" : "/", rest, query ? "?" : "",
+				       query ? query : "" };
+		size_t at = 0;
+
+		for (size_t i = 0; i < sizeof part / sizeof part[0] && at + 1 < size; i++) {
+			size_t n = strnlen(part[i], size - 1 - at);
+
+			memcpy(out + at, part[i], n);
+			at += n;
+		}
+		out[at] = '\0';
+	}
 }
 
 static void allowed(struct exchange *ex)

@@ -50,6 +50,10 @@ static inline void buf_produced(struct buf *b, size_t n) { b->end += n; }
 void buf_consume(struct buf *b, size_t n);
 /* Append if it fits entirely: 0, or -1 when it does not. */
 int buf_put(struct buf *b, const void *p, size_t n);
+/* A string, and an integer in decimal: the pieces of every head, without
+ * printf's cost. */
+int buf_puts(struct buf *b, const char *s);
+int buf_put_u64(struct buf *b, uint64_t v);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- http1.c ---- */
@@ -71,8 +75,9 @@ struct http_msg {
 	int status;                  /* responses */
 	const char *reason;
 	int minor;                   /* HTTP/1.MINOR */
-	struct header h[HTTP_HEADERS_MAX];
-	size_t nh;
+	struct header *h;            /* inside BLOCK, after the head (http_msg_alloc) */
+	size_t nh, hcap;
+	size_t nconnection;          /* Connection fields among them */
 	enum body_kind body;
 	uint64_t length;             /* BODY_LENGTH */
 	unsigned keep_alive : 1;     /* by version and Connection */
@@ -90,6 +95,11 @@ int http_parse_request(const char *data, size_t len, struct http_msg *m, size_t 
 int http_parse_response(const char *data, size_t len, const char *method, struct http_msg *m,
 			size_t *used, const char **why);
 void http_msg_free(struct http_msg *m);
+/* M's block: SIZE bytes for the head, then room for NFIELDS fields (at most
+ * HTTP_HEADERS_MAX), in one allocation, so that a message costs no more
+ * than its head (an exchange is created and zeroed for every request).
+ * 0, or -1 when out of memory. */
+int http_msg_alloc(struct http_msg *m, size_t size, size_t nfields);
 /* The first field NAME (any case), or NULL; and how many there are. */
 const struct header *http_find(const struct http_msg *m, const char *name);
 size_t http_count(const struct http_msg *m, const char *name);

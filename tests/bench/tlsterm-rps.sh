@@ -129,8 +129,8 @@ start() { # NAME COMMAND...
 }
 start mapd p2p-mapd -d 3 -r "$R" -s "$dir/state" -f "$dir/map.json"
 start authz p2p-authz -d 3 -r "$R" -m "$R/mapd.sock" -f "$dir/policy.json"
-# as run/connector/p2p-audit runs it: groups gathered for 2 ms
-start audit p2p-audit -d 3 -r "$R" -D "$dir/audit" -H bench -w 2
+# as run/connector/p2p-audit runs it: groups gathered for 10 ms
+start audit p2p-audit -d 3 -r "$R" -D "$dir/audit" -H bench -w 10
 start tlsterm p2p-tlsterm -d 3 -r "$R" -C "$dir/certs" -p "$PT" -P 0
 # the same without checks, on its own run directory (its own tlsterm.sock)
 mkdir -p "$dir/run-nochecks" || exit 1

@@ -22,7 +22,10 @@
 # Every server (both proxies, the upstream, p2p-mapd, p2p-authz, p2p-audit)
 # runs on the last core and the load tools on the first (taskset), so a
 # proxy's figure is what one core does with everything it needs. Each
-# figure is the best of BENCH_ROUNDS rounds, the proxies taking turns.
+# figure is the best of BENCH_ROUNDS rounds, the proxies taking turns; the
+# ratios and costs are also given as the median of the rounds' own ratios
+# ("paired"), each round measuring both sides a few seconds apart, which a
+# shared machine's slow minutes disturb less than the best of each side.
 # Exit 1 when a response is not 200.
 set -u
 : "${P2P_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -30,7 +33,7 @@ set -u
 PATH="$P2P_BUILD/bin:$PATH"
 requests=${BENCH_REQUESTS:-40000}
 conns=${BENCH_CONNS:-16}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 seconds=${BENCH_SECONDS:-4}
 idle=${BENCH_IDLE:-1000}
 
@@ -184,14 +187,13 @@ if [ -n "${BENCH_CPU:-}" ]; then
 fi
 r=0
 while [ "$r" -lt "$rounds" ]; do
-	best t_h1 "$(rps "$T_URL" --h1)"
-	best n_h1 "$(rps "$N_URL" --h1)"
-	best x_h1 "$(rps "$X_URL" --h1)"
-	best t_h2 "$(rps "$T_URL" -m 10)"
-	best n_h2 "$(rps "$N_URL" -m 10)"
-	best x_h2 "$(rps "$X_URL" -m 10)"
-	best t_hs "$(handshakes "127.77.2.1:$PT")"
-	best n_hs "$(handshakes "127.0.0.1:$PN")"
+	t1=$(rps "$T_URL" --h1) n1=$(rps "$N_URL" --h1) x1=$(rps "$X_URL" --h1)
+	t2=$(rps "$T_URL" -m 10) n2=$(rps "$N_URL" -m 10) x2=$(rps "$X_URL" -m 10)
+	ths=$(handshakes "127.77.2.1:$PT") nhs=$(handshakes "127.0.0.1:$PN")
+	for v in t_h1:$t1 n_h1:$n1 x_h1:$x1 t_h2:$t2 n_h2:$n2 x_h2:$x2 t_hs:$ths n_hs:$nhs; do
+		best "${v%%:*}" "${v#*:}"
+	done
+	echo "$t1 $n1 $x1 $t2 $n2 $x2 $ths $nhs" >>"$dir/rounds"
 	r=$((r + 1))
 done
 
@@ -205,6 +207,17 @@ t_idle=$(idle_kib "$pid_tlsterm" "$PT" 127.77.2.1) || die "idle connections to p
 n_idle=$(idle_kib "$nginx_worker" "$PN" 127.0.0.1) || die "idle connections to nginx"
 
 ratio() { echo "scale=2; $1 / $2" | bc; }
+# paired A B: the median over the rounds of column A / column B (ratio) or
+# of 100 * (1 - A / B) (cost), from $dir/rounds
+paired() { # ratio|cost A B
+	awk -v kind="$1" -v a="$2" -v b="$3" '{
+		v[NR] = kind == "ratio" ? $a / $b : 100 * (1 - $a / $b)
+	} END {
+		for (i = 1; i <= NR; i++) for (j = i + 1; j <= NR; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf(kind == "ratio" ? "%.2f" : "%.1f", m)
+	}' "$dir/rounds"
+}
 cost() { echo "scale=1; 100 * ($2 - $1) / $2" | bc; }   # WITH WITHOUT: percent lost
 records=$(wc -l <"$dir/audit/audit.log")
 echo "tlsterm-rps: HTTPS/1.1 keep-alive, $conns connections: p2p-tlsterm $(cat "$dir/t_h1") req/s, nginx (1 worker) $(cat "$dir/n_h1") req/s, ratio $(ratio "$(cat "$dir/t_h1")" "$(cat "$dir/n_h1")")"
@@ -213,4 +226,5 @@ echo "tlsterm-rps: new TLS handshakes (s_time, one at a time): p2p-tlsterm $(cat
 echo "tlsterm-rps: policy + audit: HTTPS/1.1 $(cat "$dir/x_h1") req/s without, $(cat "$dir/t_h1") with: cost $(cost "$(cat "$dir/t_h1")" "$(cat "$dir/x_h1")") %; HTTP/2 $(cat "$dir/x_h2") without, $(cat "$dir/t_h2") with: cost $(cost "$(cat "$dir/t_h2")" "$(cat "$dir/x_h2")") %"
 echo "tlsterm-rps: without policy + audit against nginx: HTTPS/1.1 ratio $(ratio "$(cat "$dir/x_h1")" "$(cat "$dir/n_h1")"), HTTP/2 ratio $(ratio "$(cat "$dir/x_h2")" "$(cat "$dir/n_h2")")"
 echo "tlsterm-rps: memory per idle kept-alive TLS connection ($idle): p2p-tlsterm $t_idle KiB, nginx $n_idle KiB"
+echo "tlsterm-rps: paired (median of $rounds rounds): with policy + audit against nginx: HTTPS/1.1 $(paired ratio 1 2), HTTP/2 $(paired ratio 4 5), handshakes $(paired ratio 7 8); policy + audit cost: HTTPS/1.1 $(paired cost 1 3) %, HTTP/2 $(paired cost 4 6) %; without against nginx: HTTPS/1.1 $(paired ratio 3 2), HTTP/2 $(paired ratio 6 5)"
 echo "tlsterm-rps: (p2p-tlsterm checked every request with p2p-authz and wrote $records audit records)"

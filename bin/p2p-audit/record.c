@@ -710,23 +710,32 @@ static int take(struct scan *s, char c)
 	return 0;
 }
 
+/* Bytes a plain string holds: printable ASCII but '"' and '\'. */
+static const unsigned char plain_byte[256] = {
+	[0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,      /* 0x22 '"' */
+	[0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,      /* 0x5c '\\' */
+	[0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,      /* 0x7f DEL */
+};
+
 /* A string of printable ASCII without '"' or '\': its bytes, quotes
  * excluded. */
 static int plain_string(struct scan *s, struct span *out)
 {
-	const char *p;
+	const unsigned char *p, *end = (const unsigned char *)s->end;
 
 	skip_space(s);
 	if (s->p >= s->end || *s->p != '"')
 		return 0;
-	for (p = s->p + 1; p < s->end && *p != '"'; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '\\')
-			return 0;
-	if (p >= s->end)
+	for (p = (const unsigned char *)s->p + 1; p < end && plain_byte[*p]; p++)
+		;
+	if (p >= end || *p != '"')
 		return 0;
 	out->p = s->p + 1;
-	out->len = (size_t)(p - out->p);
-	s->p = p + 1;
+	out->len = (size_t)((const char *)p - out->p);
+	s->p = (const char *)p + 1;
 	return 1;
 }
 

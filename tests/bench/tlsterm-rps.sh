@@ -11,10 +11,12 @@
 #   h2         the same over HTTP/2 (10 streams per connection)
 #   handshakes new TLS handshakes per second (openssl s_time -new, one at a
 #              time; TLS 1.2, ECDHE-ECDSA-AES128-GCM)
-#   checks     the cost of policy and audit: p2p-tlsterm as above (a
-#              p2p-authz check and a p2p-audit record, fsync'd in groups,
-#              for every request) against the same program built without
-#              them (BUILD/bench/p2p-tlsterm-nochecks, make bench)
+#   checks     the cost of policy and audit, in requests per second and
+#              in the CPU the servers spent for the same requests:
+#              p2p-tlsterm as above (a p2p-authz check and a p2p-audit
+#              record, fsync'd in groups, for every request) against the
+#              same program built without them
+#              (BUILD/bench/p2p-tlsterm-nochecks, make bench)
 #   idle       memory per idle kept-alive TLS connection (the growth of the
 #              proxy's RSS over BENCH_IDLE connections, one request each)
 # BENCH_HOLD=1 starts the servers, prints their pids and addresses, and keeps
@@ -167,6 +169,24 @@ best() { # NAME VALUE: keep the highest in $dir/NAME
 }
 T_URL="https://127.77.2.1:$PT/" N_URL="https://127.0.0.1:$PN/" X_URL="https://127.77.2.1:$PX/"
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # clock ticks
+# The CPU the servers behind one proxy spent, in clock ticks: what policy
+# and audit cost on the same load, measured without the load tool's noise
+# (both runs serve the same number of requests).
+up_worker=$(pgrep -P "$(cat "$dir/nginx-up/nginx.pid")" | head -n 1)
+[ -n "$up_worker" ] || die "no worker of the upstream nginx"
+servers_cpu() { # PID...
+	_s=0
+	for _p; do _s=$((_s + $(cpu "$_p"))); done
+	echo "$_s"
+}
+with_checks="$pid_tlsterm $pid_authz $pid_audit $up_worker" without_checks="$pid_nochecks $up_worker"
+measured() { # VAR PIDS COMMAND...: run COMMAND (its figure on stdout), VAR = the PIDS' ticks
+	_var=$1 _pids=$2
+	shift 2
+	_c0=$(servers_cpu $_pids)
+	"$@"
+	eval "$_var=\$((\$(servers_cpu $_pids) - _c0))"
+}
 if [ -n "${BENCH_HOLD:-}" ]; then   # for profiling by hand: keep the servers up
 	say "holding: tlsterm $pid_tlsterm $T_URL, without checks $pid_nochecks $X_URL, nginx $N_URL; authz $pid_authz, audit $pid_audit"
 	while :; do sleep 60; done
@@ -187,13 +207,17 @@ if [ -n "${BENCH_CPU:-}" ]; then
 fi
 r=0
 while [ "$r" -lt "$rounds" ]; do
-	t1=$(rps "$T_URL" --h1) n1=$(rps "$N_URL" --h1) x1=$(rps "$X_URL" --h1)
-	t2=$(rps "$T_URL" -m 10) n2=$(rps "$N_URL" -m 10) x2=$(rps "$X_URL" -m 10)
+	measured ct1 "$with_checks" rps "$T_URL" --h1 >"$dir/fig"; t1=$(cat "$dir/fig")
+	n1=$(rps "$N_URL" --h1)
+	measured cx1 "$without_checks" rps "$X_URL" --h1 >"$dir/fig"; x1=$(cat "$dir/fig")
+	measured ct2 "$with_checks" rps "$T_URL" -m 10 >"$dir/fig"; t2=$(cat "$dir/fig")
+	n2=$(rps "$N_URL" -m 10)
+	measured cx2 "$without_checks" rps "$X_URL" -m 10 >"$dir/fig"; x2=$(cat "$dir/fig")
 	ths=$(handshakes "127.77.2.1:$PT") nhs=$(handshakes "127.0.0.1:$PN")
 	for v in t_h1:$t1 n_h1:$n1 x_h1:$x1 t_h2:$t2 n_h2:$n2 x_h2:$x2 t_hs:$ths n_hs:$nhs; do
 		best "${v%%:*}" "${v#*:}"
 	done
-	echo "$t1 $n1 $x1 $t2 $n2 $x2 $ths $nhs" >>"$dir/rounds"
+	echo "$t1 $n1 $x1 $t2 $n2 $x2 $ths $nhs $ct1 $cx1 $ct2 $cx2" >>"$dir/rounds"
 	r=$((r + 1))
 done
 
@@ -207,11 +231,12 @@ t_idle=$(idle_kib "$pid_tlsterm" "$PT" 127.77.2.1) || die "idle connections to p
 n_idle=$(idle_kib "$nginx_worker" "$PN" 127.0.0.1) || die "idle connections to nginx"
 
 ratio() { echo "scale=2; $1 / $2" | bc; }
-# paired A B: the median over the rounds of column A / column B (ratio) or
-# of 100 * (1 - A / B) (cost), from $dir/rounds
+# paired A B: the median over the rounds of column A / column B (ratio), of
+# 100 * (1 - A / B) (cost: requests/s with A, without B), or of
+# 100 * (1 - B / A) (cpucost: CPU with A, without B), from $dir/rounds
 paired() { # ratio|cost A B
 	awk -v kind="$1" -v a="$2" -v b="$3" '{
-		v[NR] = kind == "ratio" ? $a / $b : 100 * (1 - $a / $b)
+		v[NR] = kind == "ratio" ? $a / $b : kind == "cost" ? 100 * (1 - $a / $b) : 100 * (1 - $b / $a)
 	} END {
 		for (i = 1; i <= NR; i++) for (j = i + 1; j <= NR; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
@@ -227,4 +252,5 @@ echo "tlsterm-rps: policy + audit: HTTPS/1.1 $(cat "$dir/x_h1") req/s without, $
 echo "tlsterm-rps: without policy + audit against nginx: HTTPS/1.1 ratio $(ratio "$(cat "$dir/x_h1")" "$(cat "$dir/n_h1")"), HTTP/2 ratio $(ratio "$(cat "$dir/x_h2")" "$(cat "$dir/n_h2")")"
 echo "tlsterm-rps: memory per idle kept-alive TLS connection ($idle): p2p-tlsterm $t_idle KiB, nginx $n_idle KiB"
 echo "tlsterm-rps: paired (median of $rounds rounds): with policy + audit against nginx: HTTPS/1.1 $(paired ratio 1 2), HTTP/2 $(paired ratio 4 5), handshakes $(paired ratio 7 8); policy + audit cost: HTTPS/1.1 $(paired cost 1 3) %, HTTP/2 $(paired cost 4 6) %; without against nginx: HTTPS/1.1 $(paired ratio 3 2), HTTP/2 $(paired ratio 6 5)"
+echo "tlsterm-rps: policy + audit cost in the servers' CPU for the same requests (p2p-tlsterm, p2p-authz, p2p-audit and the upstream against p2p-tlsterm without checks and the upstream; median of $rounds rounds): HTTPS/1.1 $(paired cpucost 9 10) %, HTTP/2 $(paired cpucost 11 12) %"
 echo "tlsterm-rps: (p2p-tlsterm checked every request with p2p-authz and wrote $records audit records)"

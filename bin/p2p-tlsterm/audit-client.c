@@ -48,7 +48,7 @@ static const char *member(json_t *o, const char *key)
 }
 
 /* Identity members from p2p-authz's reply, as far as they fit the limits. */
-static void add_identity(struct jw *w, json_t *verdict)
+static void write_identity(struct jw *w, json_t *verdict)
 {
 	json_t *id = json_object_get(verdict, "identity"), *groups = json_object_get(id, "groups");
 	const char *auth = member(id, "mechanism");
@@ -78,6 +78,37 @@ static void add_identity(struct jw *w, json_t *verdict)
 	if (auth && strlen(auth) <= 32 && strspn(auth, "abcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(auth))
 		jw_str(w, "auth", auth, 32);
 	jw_str(w, "rule", member(verdict, "rule"), 256);
+}
+
+/* The key under which a verdict keeps its identity members as written: no
+ * member of p2p-authz's replies (p2p-ipc(7)) starts with a control byte. */
+#define IDENTITY_KEY "\001audit-identity"
+
+/* The identity members of VERDICT, written once per verdict and kept in
+ * it: a reused verdict (reuse.c) serves many requests, and their records
+ * share these bytes. */
+static void add_identity(struct jw *w, json_t *verdict)
+{
+	json_t *kept = json_object_get(verdict, IDENTITY_KEY);
+
+	if (!json_is_string(kept)) {
+		struct jw one = { 0 };
+
+		jw_raw(&one, NULL, "{", 1);
+		write_identity(&one, verdict);
+		if (one.failed || json_object_set_new(verdict, IDENTITY_KEY,
+						      json_stringn(one.p + 1, one.len - 1)) < 0) {
+			jw_free(&one);
+			write_identity(w, verdict);   /* out of memory: written as before */
+			return;
+		}
+		jw_free(&one);
+		kept = json_object_get(verdict, IDENTITY_KEY);
+	}
+	if (json_string_length(kept)) {
+		jw_raw(w, NULL, ",", 1);
+		jw_raw(w, NULL, json_string_value(kept), json_string_length(kept));
+	}
 }
 
 void audit_exchange(struct exchange *ex)

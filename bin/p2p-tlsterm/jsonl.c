@@ -377,6 +377,12 @@ static void jw_value(struct jw *w, const char *v, size_t n)
 		return;
 	*o++ = '"';
 	memcpy(o, v, i);
+	if (i == n) {
+		o[i] = '"';
+		o[i + 1] = '\0';
+		w->len += i + 2;
+		return;
+	}
 	w->len += i + 1;
 	while (i < n) {
 		unsigned char c = (unsigned char)v[i];

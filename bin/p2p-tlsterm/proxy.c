@@ -208,6 +208,8 @@ static int in_list(json_t *list, const char *name)
  * this runs for every field of every request). */
 static int forwarded_field(const char *name, size_t len)
 {
+	if (len >= 12 && !strncasecmp(name, "x-forwarded-", 12))
+		return 1;
 	switch (len) {
 	case 4:
 		return !strcasecmp(name, "host");
@@ -218,7 +220,7 @@ static int forwarded_field(const char *name, size_t len)
 	case 14:
 		return !strcasecmp(name, "content-length");
 	default:
-		return len > 12 && !strncasecmp(name, "x-forwarded-", 12);
+		return 0;
 	}
 }
 

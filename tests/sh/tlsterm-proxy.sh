@@ -118,7 +118,8 @@ check "the 401 carries WWW-Authenticate" \
 	sh -c 'curl -sS -D - -o /dev/null --cacert "$1" --resolve "apps.corp.test:$2:$3" "https://apps.corp.test:$2/alice" |
 		grep -qi "^WWW-Authenticate: Bearer realm=\"apps\""' sh "$T/pki/ca.crt" $HTTPS_PORT $APPS
 tcurl -H "Authorization: Bearer $ALICE" -H "X-P2P-User: mallory" -H "x-p2p-groups: admins" \
-	-H "X-Forwarded-For: 6.6.6.6" -H "Forwarded: for=6.6.6.6" "$U/alice/notes?q=1" >"$T/alice.json"
+	-H "X-Forwarded-For: 6.6.6.6" -H "Forwarded: for=6.6.6.6" -H "X-Forwarded-By: 6.6.6.6" \
+	-H "X-Real-IP: 6.6.6.6" "$U/alice/notes?q=1" >"$T/alice.json"
 check "alice's request reaches the alice app, the prefix stripped, the query kept" \
 	jqf '.app == "alice" and .path == "/notes?q=1"' "$T/alice.json"
 check "the upstream gets X-P2P-User alice (once), never the client's forged one" \
@@ -130,6 +131,8 @@ check "X-Forwarded-For and Forwarded are the proxy's, not the client's" \
 	jqf '([.headers[] | select(.[0] == "X-Forwarded-For")] == [["X-Forwarded-For", "127.0.0.1"]])
 	       and ([.headers[] | select(.[0] == "Forwarded") | .[1]] | length == 1 and (.[0] | startswith("for=127.0.0.1;proto=https")))
 	       and ([.headers[] | select(.[0] == "X-Forwarded-Proto")] == [["X-Forwarded-Proto", "https"]])' "$T/alice.json"
+check "no other X-Forwarded-* field, nor X-Real-IP, from the client (any name length)" \
+	jqf '[.headers[] | select(.[1] | contains("6.6.6.6"))] == []' "$T/alice.json"
 check "the signed identity assertion is forwarded" \
 	jqf '[.headers[] | select(.[0] == "X-P2P-Jwt-Assertion")] | length == 1' "$T/alice.json"
 tcurl -H "Authorization: Bearer $BOB" "$U/bob/" >"$T/bob.json"

@@ -2,7 +2,8 @@
  * resource, the host, the method and target as received, the overlay
  * source address (the WireGuard identity), and the two header fields a
  * decision reads, Authorization and Cookie, every copy of them. Written
- * straight as JSON: this is done for every request.
+ * straight as JSON, and only when it is to be asked: a request whose
+ * decision is kept is looked up by a key of the same inputs (check_key).
  *
  * An answer that p2p-authz says may be reused (reuse_ms) is kept for the
  * very same check (reuse.c), but only while this connection watches
@@ -10,10 +11,12 @@
  * policy, the map, a key set), and each change drops every answer kept.
  * No watch (the connection is new or gone, or p2p-authz is older), no
  * reuse: every request is asked. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "decimal.h"
 #include "log.h"
 #include "tlsterm.h"
 
@@ -110,12 +113,68 @@ static void add_fields(struct jw *w, const struct http_msg *m, const char *name)
 	jw_raw(w, NULL, "]", 1);
 }
 
+/* One field of a reuse key: its length in four bytes, then its bytes. */
+static char *key_field(char *o, const char *end, const char *p, size_t n)
+{
+	if (!o || n > UINT32_MAX || (size_t)(end - o) < 4 + n)
+		return NULL;
+	o[0] = (char)(n >> 24);
+	o[1] = (char)(n >> 16);
+	o[2] = (char)(n >> 8);
+	o[3] = (char)n;
+	memcpy(o + 4, p, n);
+	return o + 4 + n;
+}
+
+/* The fields called NAME: their count, then each value. */
+static char *key_fields(char *o, const char *end, const struct http_msg *m, const char *name)
+{
+	char count[24];
+	size_t n = http_count(m, name);
+
+	o = key_field(o, end, count, (size_t)(decimal_u64(count, n) - count));
+	for (size_t i = 0; o && i < m->nh; i++)
+		if (!strcasecmp(m->h[i].name, name))
+			o = key_field(o, end, m->h[i].value, m->h[i].value_len);
+	return o;
+}
+
+/* The reuse key of EX's check: every input of the check (resource, host,
+ * method, target, source, each Authorization and Cookie field), each with
+ * its length before it, so that two keys are equal only when the checks
+ * would be. Made without JSON: the check itself is written only when it
+ * is to be asked. Its length, or -1 when it would be longer than SIZE. */
+static long check_key(const struct exchange *ex, char *out, size_t size)
+{
+	const char *end = out + size, *host = ex->req.host;
+	char *o = out;
+
+	o = key_field(o, end, ex->resource, strlen(ex->resource));
+	o = key_field(o, end, host ? "1" : "0", 1);
+	o = key_field(o, end, host ? host : "", host ? strlen(host) : 0);
+	o = key_field(o, end, ex->req.method, strlen(ex->req.method));
+	o = key_field(o, end, ex->req.target, strlen(ex->req.target));
+	o = key_field(o, end, ex->c->peer_ip, strlen(ex->c->peer_ip));
+	o = key_fields(o, end, &ex->req, "authorization");
+	o = key_fields(o, end, &ex->req, "cookie");
+	return o ? (long)(o - out) : -1;
+}
+
 int authz_ask(struct exchange *ex, jsonl_fn *fn)
 {
+	static char key[REUSE_KEY_MAX];
 	struct jw w = { 0 }, h = { 0 };
+	long klen = tt.o.reuse_max ? check_key(ex, key, sizeof key) : -1;
 	json_t *hit;
 	int r;
 
+	if (klen >= 0 && watch.live && (hit = reuse_get(key, (size_t)klen, loop_now_ms()))) {
+		tt.st.authz_reused++;
+		json_incref(hit);  /* FN may end the exchange, and a change the entry */
+		fn(ex, hit, NULL);
+		json_decref(hit);
+		return 0;
+	}
 	jw_str(&w, "op", "check", 16);
 	jw_str(&w, "resource", ex->resource, sizeof ex->resource);
 	if (ex->req.host)
@@ -131,12 +190,6 @@ int authz_ask(struct exchange *ex, jsonl_fn *fn)
 	jw_raw(&w, NULL, "}", 1);
 	if (w.failed || h.failed) {
 		r = -1;
-	} else if (watch.live && (hit = reuse_get(w.p, w.len, loop_now_ms()))) {
-		tt.st.authz_reused++;
-		json_incref(hit);  /* FN may end the exchange, and a change the entry */
-		fn(ex, hit, NULL);
-		json_decref(hit);
-		r = 0;
 	} else {
 		if (tt.o.reuse_max && !watch.asked) {
 			/* sent first on the connection: told of changes before any answer */
@@ -144,13 +197,11 @@ int authz_ask(struct exchange *ex, jsonl_fn *fn)
 				watch.asked = 1;
 		}
 		ex->on_check = fn;
-		if (tt.o.reuse_max && w.len <= REUSE_KEY_MAX) {
-			ex->check = w.p;    /* kept until the answer: the key */
-			ex->check_len = w.len;
-			w.p = NULL;
+		if (klen >= 0 && (ex->check = malloc((size_t)klen + 1))) {
+			memcpy(ex->check, key, (size_t)klen);   /* kept until the answer */
+			ex->check_len = (size_t)klen;
 		}
-		r = jsonl_call_raw(tt.authz, ex->check ? ex->check : w.p, w.len, tt.o.authz_timeout_ms,
-				   on_check_reply, ex);
+		r = jsonl_call_raw(tt.authz, w.p, w.len, tt.o.authz_timeout_ms, on_check_reply, ex);
 		if (r < 0) {
 			free(ex->check);
 			ex->check = NULL;

@@ -1,7 +1,8 @@
 /* reuse.c: p2p-authz's answers, kept so that the same check need not be
- * asked again. The key is the check itself, the bytes sent to p2p-authz
- * (resource, host, method, target, source, Authorization and Cookie): two
- * requests share an entry only when p2p-authz would see the same question.
+ * asked again. The key holds every input of the check, each with its
+ * length (resource, host, method, target, source, each Authorization and
+ * Cookie field: authz-client.c's check_key): two requests share an entry
+ * only when p2p-authz would see the same question.
  * An entry lives for the reuse_ms p2p-authz gave (the token's and the
  * assertion's lifetime, at most a minute) and all go at once when
  * p2p-authz says its decisions changed (authz-client.c). Full: the oldest

@@ -47,6 +47,18 @@ check "... and a forged X-P2P-User is still stripped" \
 	sh "$T" "$HTTPS_PORT" "$APPS" "$U/alice/x" "$ALICE"
 check "a different path is a different check: asked" \
 	asked "$(checks)" tcurl -H "Authorization: Bearer $ALICE" "$U/alice/y"
+check "a Cookie added is a different check: asked" \
+	asked "$(checks)" tcurl -H "Authorization: Bearer $ALICE" -H "Cookie: a=1" "$U/alice/x"
+check "... a second Cookie field too" \
+	asked "$(checks)" tcurl -H "Authorization: Bearer $ALICE" -H "Cookie: a=1" -H "Cookie: b=2" "$U/alice/x"
+check "... and the same two again: not asked" \
+	sh -c 'n=$(p2p -r "$1" ipc authz "{\"op\":\"status\"}" | jq .checks.total)
+		curl -sS -o /dev/null --cacert "$2/pki/ca.crt" --resolve "apps.corp.test:$3:$4" "$5" \
+			-H "Authorization: Bearer $6" -H "Cookie: a=1" -H "Cookie: b=2" &&
+		[ "$(p2p -r "$1" ipc authz "{\"op\":\"status\"}" | jq .checks.total)" -eq "$n" ]' \
+	sh "$R" "$T" "$HTTPS_PORT" "$APPS" "$U/alice/x" "$ALICE"
+check "... the Cookie's bytes moved from one field to the other: asked" \
+	asked "$(checks)" tcurl -H "Authorization: Bearer $ALICE" -H "Cookie: a=1; b" -H "Cookie: =2" "$U/alice/x"
 check "bob /alice: 403, reused as a 403 too" \
 	sh -c '[ "$1" = 403 ] && [ "$2" = 403 ]' sh "$(code -H "Authorization: Bearer $BOB" "$U/alice/x")" \
 	"$(code -H "Authorization: Bearer $BOB" "$U/alice/x")"

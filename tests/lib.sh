@@ -8,7 +8,9 @@ set -u
 : "${P2P_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${P2P_BUILD:=$P2P_TOP/build}"
 PATH="$P2P_BUILD/bin:$PATH"
-export P2P_TOP P2P_BUILD PATH
+# the tests' Python helpers (jwk.py: JWKs with full-length EC coordinates)
+PYTHONPATH="$P2P_TOP/tests${PYTHONPATH:+:$PYTHONPATH}"
+export P2P_TOP P2P_BUILD PATH PYTHONPATH
 _failures=0
 
 ok() { echo "ok - $*"; }

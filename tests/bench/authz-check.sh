@@ -36,15 +36,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-/usr/bin/python3 - "$dir" <<'PY' || die "python3-jwt failed"
+PYTHONPATH="$P2P_TOP/tests" /usr/bin/python3 - "$dir" <<'PY' || die "python3-jwt failed"
 import json, sys, time, jwt
 from cryptography.hazmat.primitives.asymmetric import rsa, ec
 d = sys.argv[1]
 r = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 e = ec.generate_private_key(ec.SECP256R1())
-def jwk(cls, k, kid):
-    j = json.loads(cls.to_jwk(k.public_key())); j["kid"] = kid; return j
-json.dump({"keys": [jwk(jwt.algorithms.RSAAlgorithm, r, "r"), jwk(jwt.algorithms.ECAlgorithm, e, "e")]},
+from jwk import public_jwk
+json.dump({"keys": [public_jwk(r.public_key(), kid="r"), public_jwk(e.public_key(), kid="e")]},
           open(d + "/jwks.json", "w"))
 c = {"iss": "https://idp.test", "aud": "p2p", "sub": "alice", "groups": ["eng"],
      "exp": int(time.time()) + 3600}

@@ -49,11 +49,11 @@ rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 ec_key = ec.generate_private_key(ec.SECP256R1())
 new_key = ec.generate_private_key(ec.SECP256R1())   # published later (rotation)
 
+from jwk import public_jwk
+
+
 def jwk(pub, kid, alg):
-    alg_cls = jwt.algorithms.RSAAlgorithm if alg.startswith("RS") else jwt.algorithms.ECAlgorithm
-    j = json.loads(alg_cls.to_jwk(pub))
-    j.update(kid=kid, use="sig", alg=alg)
-    return j
+    return public_jwk(pub, kid=kid, use="sig", alg=alg)
 
 keys = [jwk(rsa_key.public_key(), "rsa-1", "RS256"), jwk(ec_key.public_key(), "ec-1", "ES256")]
 json.dump({"keys": keys}, open(out + "/jwks.json", "w"))

@@ -57,10 +57,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 out = sys.argv[1]
 now = int(time.time())
 k1, k2 = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+from jwk import public_jwk
 def jwk(k, kid):
-    j = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(k.public_key()))
-    j.update(kid=kid, use="sig", alg="ES256")
-    return j
+    return public_jwk(k.public_key(), kid=kid, use="sig", alg="ES256")
 json.dump({"keys": [jwk(k1, "k1")]}, open(out + "/jwks-1.json", "w"))
 json.dump({"keys": [jwk(k1, "k1"), jwk(k2, "k2")]}, open(out + "/jwks-2.json", "w"))
 c = {"iss": "https://idp.test", "aud": "p2p", "sub": "alice", "exp": now + 3600}

@@ -108,8 +108,8 @@ import json, sys, time, jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 t = sys.argv[1]
 key = ec.generate_private_key(ec.SECP256R1())
-j = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-j.update(kid="short", use="sig", alg="ES256")
+from jwk import public_jwk
+j = public_jwk(key.public_key(), kid="short", use="sig", alg="ES256")
 ks = json.load(open(t + "/jwks.json"))
 ks["keys"].append(j)
 json.dump(ks, open(t + "/jwks.json.new", "w"))

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include "addr.h"
 #include "decimal.h"
+#include "jsonbyte.h"
 #include "rfc3339.h"
 
 const char audit_genesis[AUDIT_HEX + 1] =
@@ -398,10 +398,12 @@ json_t *record_check_text(const char *text, size_t len, char *err, size_t errsiz
 	return out;
 }
 
-/* SHA-256 fetched once and one context kept: OpenSSL 3's SHA256() and
- * EVP_Digest() look the algorithm up again (under a lock) at every call,
- * which cost as much as the hashing of a record. */
-static int sha256_hex(const void *data, size_t len, char out[AUDIT_HEX + 1])
+/* SHA-256 of A then B (B may be empty) in hex. Fetched once and one
+ * context kept: OpenSSL 3's SHA256() and EVP_Digest() look the algorithm
+ * up again (under a lock) at every call, which cost as much as the
+ * hashing of a record. */
+static int sha256_hex(const void *a, size_t alen, const void *b, size_t blen,
+		      char out[AUDIT_HEX + 1])
 {
 	static EVP_MD *sha256;
 	static EVP_MD_CTX *ctx;
@@ -412,8 +414,9 @@ static int sha256_hex(const void *data, size_t len, char out[AUDIT_HEX + 1])
 		return -1;
 	if (!ctx && !(ctx = EVP_MD_CTX_new()))
 		return -1;
-	if (!EVP_DigestInit_ex2(ctx, sha256, NULL) || !EVP_DigestUpdate(ctx, data, len) ||
-	    !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
+	if (!EVP_DigestInit_ex2(ctx, sha256, NULL) || !EVP_DigestUpdate(ctx, a, alen) ||
+	    (blen && !EVP_DigestUpdate(ctx, b, blen)) || !EVP_DigestFinal_ex(ctx, md, &mdlen) ||
+	    mdlen != 32)
 		return -1;
 	audit_hex(md, 32, out);
 	return 0;
@@ -429,24 +432,9 @@ static int has_hash_tail(const char *line, size_t len)
  * ,"hash":"..." and the closing brace. */
 int record_line_hash(const char *line, size_t len, char out[AUDIT_HEX + 1])
 {
-	EVP_MD_CTX *md;
-	unsigned char digest[32];
-	unsigned int mdlen = 0;
-	int ok;
-
 	if (!has_hash_tail(line, len))
 		return -1;
-	md = EVP_MD_CTX_new();
-	if (!md)
-		return -1;
-	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
-	     EVP_DigestUpdate(md, line, len - AUDIT_HASH_TAIL) && EVP_DigestUpdate(md, "}", 1) &&
-	     EVP_DigestFinal_ex(md, digest, &mdlen) && mdlen == 32;
-	EVP_MD_CTX_free(md);
-	if (!ok)
-		return -1;
-	audit_hex(digest, 32, out);
-	return 0;
+	return sha256_hex(line, len - AUDIT_HASH_TAIL, "}", 1, out);
 }
 
 /* {"seq":N,"time":"T","host":"H", at OUT (room for 64 + AUDIT_TIME_LEN +
@@ -506,7 +494,7 @@ size_t record_line(const char *body, size_t bodylen, uint64_t seq, const char *t
 	memcpy(p, ",\"prev\":\"", 9);
 	memcpy(p + 9, prev, AUDIT_HEX);
 	memcpy(p + 9 + AUDIT_HEX, "\"}", 2);
-	if (sha256_hex(out, n, hash) < 0) {
+	if (sha256_hex(out, n, NULL, 0, hash) < 0) {
 		errno = EIO;
 		return 0;
 	}
@@ -710,16 +698,6 @@ static int take(struct scan *s, char c)
 	return 0;
 }
 
-/* Bytes a plain string holds: printable ASCII but '"' and '\'. */
-static const unsigned char plain_byte[256] = {
-	[0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,      /* 0x22 '"' */
-	[0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	[0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	[0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,      /* 0x5c '\\' */
-	[0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	[0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,      /* 0x7f DEL */
-};
-
 /* A string of printable ASCII without '"' or '\': its bytes, quotes
  * excluded. */
 static int plain_string(struct scan *s, struct span *out)
@@ -729,7 +707,8 @@ static int plain_string(struct scan *s, struct span *out)
 	skip_space(s);
 	if (s->p >= s->end || *s->p != '"')
 		return 0;
-	for (p = (const unsigned char *)s->p + 1; p < end && plain_byte[*p]; p++)
+	/* JSON's plain bytes less DEL: anything else goes the jansson way */
+	for (p = (const unsigned char *)s->p + 1; p < end && json_plain_byte[*p] && *p != 0x7f; p++)
 		;
 	if (p >= end || *p != '"')
 		return 0;

@@ -13,6 +13,7 @@
 
 #include "decimal.h"
 #include "ipc.h"
+#include "jsonbyte.h"
 #include "log.h"
 #include "tlsterm.h"
 
@@ -352,16 +353,6 @@ static void jw_key(struct jw *w, const char *key)
 	w->len = (size_t)(o - w->p);
 }
 
-/* Bytes a string carries as they are: printable ASCII but '"' and '\'. */
-static const unsigned char jw_plain[256] = {
-	[0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,      /* 0x22 '"' */
-	[0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	[0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	[0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,      /* 0x5c '\\' */
-	[0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	[0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-};
-
 /* A string, escaped; bytes that are not UTF-8 are written as U+FFFD so
  * that the line stays valid JSON. */
 static void jw_value(struct jw *w, const char *v, size_t n)
@@ -371,7 +362,7 @@ static void jw_value(struct jw *w, const char *v, size_t n)
 	char *o;
 
 	/* the usual value is plain all through: quoted and copied at once */
-	while (i < n && jw_plain[(unsigned char)v[i]])
+	while (i < n && json_plain_byte[(unsigned char)v[i]])
 		i++;
 	if (!(o = jw_room(w, i + 2)))
 		return;
@@ -387,7 +378,7 @@ static void jw_value(struct jw *w, const char *v, size_t n)
 	while (i < n) {
 		unsigned char c = (unsigned char)v[i];
 
-		for (run = i; run < n && jw_plain[(unsigned char)v[run]]; run++)
+		for (run = i; run < n && json_plain_byte[(unsigned char)v[run]]; run++)
 			;
 		if (run > i) {
 			jw_put(w, v + i, run - i);

@@ -171,10 +171,32 @@ check "5000 records taken while rsyslog stopped" [ $? -eq 0 ]
 wait_for 20 gone "$rspid"
 check "rsyslog is back again" start_rsyslog
 check "all 8000 arrive: nothing lost" wait_for 60 all_there 8000
+check "the writer records 8000" wait_for 20 acked_is 8000
+# Records settled may still be on their way into rsyslog's file (8000 can
+# arrive before a repeat of 3001 does): count the repeats only once the
+# writer has stopped and rsyslog has written everything and exited.
+kill -TERM "$wpid"
+wait "$wpid"
+check "SIGTERM: the writer exits 0" [ $? -eq 0 ]
+wpid=
+check "rsyslog stops, its files written" stop_rsyslog
+check "still all 8000 after both stopped" all_there 8000
 r=$(repeats)
 echo "audit-rsyslog: rsyslog stopped in a stream of 5000: $r records stored twice (at least once: allowed)"
-check "a record stored twice is the same line both times" \
-	[ "$(sort "$T/received.log" | uniq -d | wc -l)" -eq "$r" ]
+# Each seq stored more than once: all its copies the same line (else they
+# are shown).
+copies_alike() {
+	_bad=0
+	for _s in $(jq -r .seq "$T/received.log" | sort -n | uniq -d); do
+		[ "$(grep "^{\"seq\":$_s," "$T/received.log" | sort -u | wc -l)" -eq 1 ] && continue
+		_bad=1
+		grep -n "\"seq\":$_s," "$T/received.log" | sed 's/^/# differs: /'
+	done
+	return "$_bad"
+}
+check "a record stored twice is the same line both times" copies_alike
+check "the file, each repeat dropped, still verifies as one chain" \
+	sh -c 'awk "!seen[\$0]++" "$1" >"$1.once" && p2p-audit -V "$1.once" >/dev/null' sh "$T/received.log"
 
 # ---- servers that must be refused ----
 openssl s_server -accept 6515 -cert "$T/rogue.crt" -key "$T/rogue.key" -quiet \
@@ -201,9 +223,4 @@ misnamed() { wstatus w2run | jq -e '.forward.syslog.last_error | test("certifica
 check "a server certificate for another name is refused" wait_for 10 misnamed
 kill -TERM "$w2pid" && wait "$w2pid"
 w2pid=
-
-check "SIGTERM: the writer exits 0" sh -c 'kill -TERM "$1"' sh "$wpid"
-wait "$wpid"
-wpid=
-stop_rsyslog
 finish

@@ -116,6 +116,7 @@ int client_accept(int fd, int kind, const char *resource, const struct addr *loc
 	c->lport = lport;
 	c->pport = pport;
 	addr_str(peer, c->peer_ip);
+	addr_str(local, c->local_ip);
 	snprintf(c->src, sizeof c->src, "%s%s%s:%u", peer->family == AF_INET6 ? "[" : "", c->peer_ip,
 		 peer->family == AF_INET6 ? "]" : "", pport);
 	snprintf(c->resource, sizeof c->resource, "%s", resource);

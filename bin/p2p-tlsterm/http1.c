@@ -46,20 +46,29 @@ void http_msg_free(struct http_msg *m)
 	memset(m, 0, sizeof *m);
 }
 
+/* Whether H is the field NAME of LEN bytes (any case): the lengths first,
+ * as most fields differ in length from the one looked for. */
+static int field_is(const struct header *h, const char *name, size_t len)
+{
+	return h->name_len == len && !strncasecmp(h->name, name, len);
+}
+
 const struct header *http_find(const struct http_msg *m, const char *name)
 {
+	size_t len = strlen(name);
+
 	for (size_t i = 0; i < m->nh; i++)
-		if (!strcasecmp(m->h[i].name, name))
+		if (field_is(&m->h[i], name, len))
 			return &m->h[i];
 	return NULL;
 }
 
 size_t http_count(const struct http_msg *m, const char *name)
 {
-	size_t n = 0;
+	size_t n = 0, len = strlen(name);
 
 	for (size_t i = 0; i < m->nh; i++)
-		n += !strcasecmp(m->h[i].name, name);
+		n += field_is(&m->h[i], name, len);
 	return n;
 }
 
@@ -95,21 +104,32 @@ int http_connection_has(const struct http_msg *m, const char *token)
 	if (!m->nconnection)
 		return 0;   /* the usual case: no Connection field to look through */
 	for (size_t i = 0; i < m->nh; i++)
-		if (!strcasecmp(m->h[i].name, "connection") && list_has(m->h[i].value, token))
+		if (field_is(&m->h[i], "connection", 10) && list_has(m->h[i].value, token))
 			return 1;
 	return 0;
 }
 
+/* By the length first: this runs for every field of every message. */
 int http_is_hop_by_hop(const char *name, size_t len)
 {
-	static const char *const hop[] = { "connection", "keep-alive", "proxy-connection",
-					   "transfer-encoding", "te", "trailer", "upgrade",
-					   "proxy-authorization", "proxy-authenticate" };
-
-	for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-		if (strlen(hop[i]) == len && !strncasecmp(hop[i], name, len))
-			return 1;
-	return 0;
+	switch (len) {
+	case 2:
+		return !strncasecmp(name, "te", 2);
+	case 7:
+		return !strncasecmp(name, "trailer", 7) || !strncasecmp(name, "upgrade", 7);
+	case 10:
+		return !strncasecmp(name, "connection", 10) || !strncasecmp(name, "keep-alive", 10);
+	case 16:
+		return !strncasecmp(name, "proxy-connection", 16);
+	case 17:
+		return !strncasecmp(name, "transfer-encoding", 17);
+	case 18:
+		return !strncasecmp(name, "proxy-authenticate", 18);
+	case 19:
+		return !strncasecmp(name, "proxy-authorization", 19);
+	default:
+		return 0;
+	}
 }
 
 const char *http_reason(int status)

@@ -193,13 +193,15 @@ void exchange_upstream_failed(struct exchange *ex, int status, const char *why)
 
 /* ---- the head for the upstream ---- */
 
-static int in_list(json_t *list, const char *name)
+/* Whether the array of strings LIST holds NAME of LEN bytes (any case). */
+static int in_list(json_t *list, const char *name, size_t len)
 {
 	size_t i;
 	json_t *v;
 
 	json_array_foreach(list, i, v)
-		if (json_is_string(v) && !strcasecmp(json_string_value(v), name))
+		if (json_is_string(v) && json_string_length(v) == len &&
+		    !strncasecmp(json_string_value(v), name, len))
 			return 1;
 	return 0;
 }
@@ -240,7 +242,7 @@ static void filter_cookies(struct buf *b, const char *value, json_t *drop)
 		n = end ? (size_t)(end - p) : strlen(p);
 		eq = memchr(p, '=', n);
 		snprintf(name, sizeof name, "%.*s", (int)(eq ? (size_t)(eq - p) : n), p);
-		if (n && !in_list(drop, name)) {
+		if (n && !in_list(drop, name, strlen(name))) {
 			if (!first)
 				buf_puts(b, "; ");
 			buf_put(b, p, n);
@@ -284,7 +286,7 @@ static int build_head(struct exchange *ex, const char *path)
 		const struct header *h = &m->h[i];
 
 		if (http_is_hop_by_hop(h->name, h->name_len) || forwarded_field(h->name, h->name_len) ||
-		    in_list(strip, h->name) || (!ex->c->h2 && http_connection_has(m, h->name)))
+		    in_list(strip, h->name, h->name_len) || (!ex->c->h2 && http_connection_has(m, h->name)))
 			continue;
 		if (json_array_size(cookies) && !strcasecmp(h->name, "cookie")) {
 			size_t before = buf_len(&b);
@@ -460,12 +462,14 @@ static void bench_allow(struct exchange *ex)
 }
 #endif
 
+/* Whether HOST is an address, not a name: the one dialled (with or without
+ * a port) or any IPv6 literal. */
 static int is_ip_literal(const char *host, const struct client *c)
 {
-	char a[ADDR_STRLEN + 3];
+	size_t n = strlen(c->local_ip);
 
-	addr_str(&c->local, a);
-	return !strncmp(host, a, strlen(a)) || host[0] == '[';
+	return (!strncmp(host, c->local_ip, n) && (host[n] == '\0' || host[n] == ':')) ||
+	       host[0] == '[';
 }
 
 void exchange_start(struct exchange *ex)

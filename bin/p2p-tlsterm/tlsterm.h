@@ -342,6 +342,7 @@ struct client {
 	uint16_t lport, pport;
 	char src[ADDR_STRLEN + 8];      /* "addr:port" for audit */
 	char peer_ip[ADDR_STRLEN];
+	char local_ip[ADDR_STRLEN];     /* the overlay address dialled */
 	char resource[64];              /* the dialled resource */
 	char default_name[256];         /* its first name: the certificate without SNI */
 	struct exchange *ex;            /* HTTP/1.1: the request being served */

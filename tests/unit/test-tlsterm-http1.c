@@ -280,6 +280,41 @@ static void test_response(void **state)
 	http_msg_free(&m);
 }
 
+/* Field lookups match whole names in any case, never a prefix or a name
+ * of the same length; hop-by-hop names are exactly RFC 9110's and the
+ * older Keep-Alive and Proxy-Connection. */
+static void test_fields(void **state)
+{
+	static const char *const hop[] = { "Connection", "KEEP-ALIVE", "proxy-connection",
+					   "Transfer-Encoding", "TE", "Trailer", "Upgrade",
+					   "Proxy-Authorization", "proxy-authenticate" };
+	static const char *const not_hop[] = { "Connectio", "Connections", "Keep-Alivf", "T",
+					       "Tf", "Trailers", "Upgrade-Insecure-Requests",
+					       "Authorization", "Proxy-Authorizatio", "Host" };
+	struct http_msg m;
+	int status;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+		assert_true(http_is_hop_by_hop(hop[i], strlen(hop[i])));
+	for (size_t i = 0; i < sizeof not_hop / sizeof not_hop[0]; i++)
+		assert_false(http_is_hop_by_hop(not_hop[i], strlen(not_hop[i])));
+
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: h\r\nX-Ab: 1\r\nX-A: 2\r\nx-a: 3\r\n"
+			       "Connection: X-Ab, keep-alive\r\nConnectiom: X-A\r\n\r\n", &m, &status), 1);
+	assert_string_equal(http_find(&m, "x-a")->value, "2");
+	assert_string_equal(http_find(&m, "X-AB")->value, "1");
+	assert_null(http_find(&m, "x-"));
+	assert_null(http_find(&m, "x-abc"));
+	assert_int_equal(http_count(&m, "X-A"), 2);
+	assert_int_equal(http_count(&m, "x-ab"), 1);
+	assert_int_equal(http_count(&m, "x-b"), 0);
+	assert_true(http_connection_has(&m, "x-ab"));
+	assert_true(http_connection_has(&m, "Keep-Alive"));
+	assert_false(http_connection_has(&m, "x-a"));   /* only in Connectiom */
+	http_msg_free(&m);
+}
+
 static void test_routes(void **state)
 {
 	struct origin o;
@@ -316,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_response),
+		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_routes),
 	};
 

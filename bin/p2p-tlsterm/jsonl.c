@@ -362,8 +362,7 @@ static void jw_value(struct jw *w, const char *v, size_t n)
 	char *o;
 
 	/* the usual value is plain all through: quoted and copied at once */
-	while (i < n && json_plain_byte[(unsigned char)v[i]])
-		i++;
+	i = json_plain_span(v, n, 0);
 	if (!(o = jw_room(w, i + 2)))
 		return;
 	*o++ = '"';
@@ -378,8 +377,7 @@ static void jw_value(struct jw *w, const char *v, size_t n)
 	while (i < n) {
 		unsigned char c = (unsigned char)v[i];
 
-		for (run = i; run < n && json_plain_byte[(unsigned char)v[run]]; run++)
-			;
+		run = i + json_plain_span(v + i, n - i, 0);
 		if (run > i) {
 			jw_put(w, v + i, run - i);
 			i = run;

@@ -4,15 +4,8 @@
 #ifndef P2P_JSONBYTE_H
 #define P2P_JSONBYTE_H
 
-#include <stddef.h>
-
 /* 1 for printable ASCII and DEL but '"' and '\' (RFC 8259 section 7);
  * 0 for control bytes, '"', '\' and every byte past 0x7f. */
 extern const unsigned char json_plain_byte[256];
-
-/* How many of the N bytes at S, from the first, are plain
- * (json_plain_byte), DEL too unless NO_DEL: eight at a time, as most
- * strings are plain all through. */
-size_t json_plain_span(const char *s, size_t n, int no_del);
 
 #endif

@@ -708,8 +708,8 @@ static int plain_string(struct scan *s, struct span *out)
 	if (s->p >= s->end || *s->p != '"')
 		return 0;
 	/* JSON's plain bytes less DEL: anything else goes the jansson way */
-	p = (const unsigned char *)s->p + 1;
-	p += json_plain_span((const char *)p, (size_t)(end - p), 1);
+	for (p = (const unsigned char *)s->p + 1; p < end && json_plain_byte[*p] && *p != 0x7f; p++)
+		;
 	if (p >= end || *p != '"')
 		return 0;
 	out->p = s->p + 1;

@@ -362,7 +362,8 @@ static void jw_value(struct jw *w, const char *v, size_t n)
 	char *o;
 
 	/* the usual value is plain all through: quoted and copied at once */
-	i = json_plain_span(v, n, 0);
+	while (i < n && json_plain_byte[(unsigned char)v[i]])
+		i++;
 	if (!(o = jw_room(w, i + 2)))
 		return;
 	*o++ = '"';
@@ -377,7 +378,8 @@ static void jw_value(struct jw *w, const char *v, size_t n)
 	while (i < n) {
 		unsigned char c = (unsigned char)v[i];
 
-		run = i + json_plain_span(v + i, n - i, 0);
+		for (run = i; run < n && json_plain_byte[(unsigned char)v[run]]; run++)
+			;
 		if (run > i) {
 			jw_put(w, v + i, run - i);
 			i = run;

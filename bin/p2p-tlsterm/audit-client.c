@@ -111,52 +111,62 @@ static void add_identity(struct jw *w, json_t *verdict)
 	}
 }
 
+/* A string member VALUE (nothing when it is empty or missing) of at most
+ * MAX bytes, after the JSON text LIT (a string literal: ",\"key\":"). */
+#define REC_STR(w, lit, value, max) rec_str(w, lit, sizeof lit - 1, value, max)
+#define REC_INT(w, lit, value) jw_member_int(w, lit, sizeof lit - 1, value)
+
+static void rec_str(struct jw *w, const char *lit, size_t litlen, const char *value, size_t max)
+{
+	if (value && *value)
+		jw_member(w, lit, litlen, value, strnlen(value, max));
+}
+
 void audit_exchange(struct exchange *ex)
 {
 	const char *norm = member(ex->verdict, "path");
 	const char *target = ex->req.target ? ex->req.target : "/", *q = strchr(target, '?');
 	const char *decision = member(ex->verdict, "decision");
 	char start[25];
-	struct jw w = { 0 };
-	size_t rec0;
+	static struct jw w;   /* kept: a record is written for every request */
 
 	ex->audited = 1;
+	jw_reset(&w);
 	rfc3339_utc(start, &ex->start_wall, 3);
-	jw_str(&w, "op", "log", 8);
-	jw_raw(&w, "record", "{", 1);
-	rec0 = w.len;
-	jw_str(&w, "type", ex->tcp ? "session.end" : "request", 16);
-	jw_str(&w, "start", start, sizeof start);
-	jw_str(&w, "resource", ex->resource[0] ? ex->resource : "-", sizeof ex->resource);
+	REC_STR(&w, "\"op\":\"log\",\"record\":{\"type\":", ex->tcp ? "session.end" : "request", 16);
+	REC_STR(&w, ",\"start\":", start, sizeof start);
+	REC_STR(&w, ",\"resource\":", ex->resource[0] ? ex->resource : "-", sizeof ex->resource);
 	if (!ex->tcp) {
-		jw_str(&w, "method", ex->req.method, 32);
+		REC_STR(&w, ",\"method\":", ex->req.method, 32);
 		if (norm)
-			jw_str(&w, "path", norm, 8192);
+			REC_STR(&w, ",\"path\":", norm, 8192);
 		else
-			jw_strn(&w, "path", target, q ? (size_t)(q - target) > 8192 ? 8192 : (size_t)(q - target)
-						   : strnlen(target, 8192));
+			jw_member(&w, ",\"path\":", sizeof ",\"path\":" - 1, target,
+				  q ? (size_t)(q - target) > 8192 ? 8192 : (size_t)(q - target)
+				    : strnlen(target, 8192));
 		if (q && q[1])
-			jw_str(&w, "query", q + 1, 8192);
+			REC_STR(&w, ",\"query\":", q + 1, 8192);
 	}
-	jw_str(&w, "src", ex->c->src, sizeof ex->c->src);
+	REC_STR(&w, ",\"src\":", ex->c->src, sizeof ex->c->src);
 	add_identity(&w, ex->verdict);
 	/* allowed means allowed and forwarded; a 503 made here is a deny */
-	jw_str(&w, "decision", decision && !strcmp(decision, "allow") && !(ex->local && ex->status >= 500)
-			       ? "allow" : "deny", 8);
-	jw_str(&w, "reason", ex->reason[0] ? ex->reason : member(ex->verdict, "reason"), 1024);
-	jw_int(&w, "status", ex->tcp ? 0 : ex->status);
-	jw_int(&w, "bytes_in", (long long)ex->bytes_in);
-	jw_int(&w, "bytes_out", (long long)ex->bytes_out);
-	jw_int(&w, "duration_ms", (long long)(loop_now_ms() - ex->start_ms));
-	jw_str(&w, "upstream", ex->up_origin.key, 1024);
-	jw_str(&w, ex->tcp ? "session_id" : "request_id", ex->request_id, 128);
+	REC_STR(&w, ",\"decision\":",
+		decision && !strcmp(decision, "allow") && !(ex->local && ex->status >= 500) ? "allow" : "deny", 8);
+	REC_STR(&w, ",\"reason\":", ex->reason[0] ? ex->reason : member(ex->verdict, "reason"), 1024);
+	REC_INT(&w, ",\"status\":", ex->tcp ? 0 : ex->status);
+	REC_INT(&w, ",\"bytes_in\":", (long long)ex->bytes_in);
+	REC_INT(&w, ",\"bytes_out\":", (long long)ex->bytes_out);
+	REC_INT(&w, ",\"duration_ms\":", (long long)(loop_now_ms() - ex->start_ms));
+	REC_STR(&w, ",\"upstream\":", ex->up_origin.key, 1024);
+	if (ex->tcp)
+		REC_STR(&w, ",\"session_id\":", ex->request_id, 128);
+	else
+		REC_STR(&w, ",\"request_id\":", ex->request_id, 128);
 	jw_raw(&w, NULL, "}", 1);
-	(void)rec0;
 	tt.st.audit_records++;
 	if (w.failed || jsonl_send(tt.audit, w.p, w.len, AUDIT_TIMEOUT_MS, on_ack) < 0) {
 		tt.st.audit_failures++;
 		log_error("request %s: p2p-audit cannot be reached: its record is lost", ex->request_id);
 	}
-	jw_free(&w);
 }
 

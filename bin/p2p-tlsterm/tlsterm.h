@@ -278,9 +278,18 @@ struct jw {
 void jw_str(struct jw *w, const char *key, const char *value, size_t max);
 void jw_strn(struct jw *w, const char *key, const char *value, size_t len);
 void jw_int(struct jw *w, const char *key, long long value);
+/* A member whose key, with what goes before it, is the JSON text LIT of
+ * LITLEN bytes (as ",\"status\":"), written with one look at the room:
+ * for the writers that run once a request. */
+void jw_member(struct jw *w, const char *lit, size_t litlen, const char *value, size_t n);
+void jw_member_int(struct jw *w, const char *lit, size_t litlen, long long value);
 /* a raw piece: "key": already-JSON */
 void jw_raw(struct jw *w, const char *key, const char *json, size_t len);
 void jw_free(struct jw *w);
+/* Empty W to write again, its memory kept (up to JW_KEEP_MAX): for the
+ * writers that run once a request. */
+#define JW_KEEP_MAX 65536
+void jw_reset(struct jw *w);
 /* A request whose reply only matters when it is not {"ok":true}: FN is
  * called (with a NULL context) for failures only. */
 int jsonl_send(struct jsonl *j, const char *members, size_t len, uint64_t timeout_ms, jsonl_fn *fn);

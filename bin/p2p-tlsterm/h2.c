@@ -133,7 +133,7 @@ static int build_msg(struct h2req *r, int end_stream, struct http_msg *m)
 			if (!strcmp(name, "host"))
 				host = value;
 			if (!strcmp(name, "connection"))
-				m->nconnection++;   /* nghttp2 refuses it; counted all the same */
+				http_note_connection(m, value);   /* nghttp2 refuses it; noted all the same */
 			if (m->nh == m->hcap)
 				return 431;
 			m->h[m->nh].name = name;

@@ -72,37 +72,66 @@ size_t http_count(const struct http_msg *m, const char *name)
 	return n;
 }
 
+/* The next element of the comma-separated list at *P, its length in *N
+ * (0 for an empty one), *P moved past it; NULL at the end. */
+static const char *list_next(const char **p, size_t *n)
+{
+	const char *start = *p, *end, *e;
+
+	while (*start == ' ' || *start == '\t' || *start == ',')
+		start++;
+	if (!*start)
+		return NULL;
+	for (end = start; *end && *end != ','; end++)
+		;
+	for (e = end; e > start && (e[-1] == ' ' || e[-1] == '\t'); e--)
+		;
+	*n = (size_t)(e - start);
+	*p = end;
+	return start;
+}
+
 /* Whether the comma-separated list VALUE holds TOKEN (any case). */
 static int list_has(const char *value, const char *token)
 {
-	size_t tl = strlen(token);
-	const char *p = value;
+	size_t tl = strlen(token), n;
+	const char *p = value, *t;
 
-	while (*p) {
-		const char *end;
-
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		end = p;
-		while (*end && *end != ',')
-			end++;
-		{
-			const char *e = end;
-
-			while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-				e--;
-			if ((size_t)(e - p) == tl && !strncasecmp(p, token, tl))
-				return 1;
-		}
-		p = end;
-	}
+	while ((t = list_next(&p, &n)))
+		if (n == tl && !strncasecmp(t, token, tl))
+			return 1;
 	return 0;
+}
+
+/* The usual Connection fields list only close or keep-alive: noted once
+ * here, so that asking of every other field of the message
+ * (http_connection_has) does not go through them again. */
+void http_note_connection(struct http_msg *m, const char *value)
+{
+	const char *p = value, *t;
+	size_t n;
+
+	m->nconnection++;
+	while ((t = list_next(&p, &n))) {
+		if (n == 5 && !strncasecmp(t, "close", 5))
+			m->conn_close = 1;
+		else if (n == 10 && !strncasecmp(t, "keep-alive", 10))
+			m->conn_keep_alive = 1;
+		else
+			m->conn_other = 1;
+	}
 }
 
 int http_connection_has(const struct http_msg *m, const char *token)
 {
 	if (!m->nconnection)
 		return 0;   /* the usual case: no Connection field to look through */
+	if (!m->conn_other) {
+		size_t n = strlen(token);
+
+		return (n == 5 && m->conn_close && !strncasecmp(token, "close", 5)) ||
+		       (n == 10 && m->conn_keep_alive && !strncasecmp(token, "keep-alive", 10));
+	}
 	for (size_t i = 0; i < m->nh; i++)
 		if (field_is(&m->h[i], "connection", 10) && list_has(m->h[i].value, token))
 			return 1;
@@ -229,7 +258,7 @@ static int parse_fields(struct http_msg *m, char *p, int *status, const char **w
 		h->value = v;
 		h->value_len = (size_t)(end - v);
 		if (h->name_len == 10 && !strcasecmp(h->name, "connection"))
-			m->nconnection++;
+			http_note_connection(m, h->value);
 		p += 2;
 	}
 	return 0;

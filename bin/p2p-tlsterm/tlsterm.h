@@ -78,6 +78,8 @@ struct http_msg {
 	struct header *h;            /* inside BLOCK, after the head (http_msg_alloc) */
 	size_t nh, hcap;
 	size_t nconnection;          /* Connection fields among them */
+	/* what they list (http_note_connection): close, keep-alive, others */
+	unsigned conn_close : 1, conn_keep_alive : 1, conn_other : 1;
 	enum body_kind body;
 	uint64_t length;             /* BODY_LENGTH */
 	unsigned keep_alive : 1;     /* by version and Connection */
@@ -95,6 +97,8 @@ int http_parse_request(const char *data, size_t len, struct http_msg *m, size_t 
 int http_parse_response(const char *data, size_t len, const char *method, struct http_msg *m,
 			size_t *used, const char **why);
 void http_msg_free(struct http_msg *m);
+/* A Connection field of M with VALUE: counted, and its tokens noted. */
+void http_note_connection(struct http_msg *m, const char *value);
 /* M's block: SIZE bytes for the head, then room for NFIELDS fields (at most
  * HTTP_HEADERS_MAX), in one allocation, so that a message costs no more
  * than its head (an exchange is created and zeroed for every request).

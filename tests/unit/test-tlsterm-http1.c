@@ -313,6 +313,26 @@ static void test_fields(void **state)
 	assert_true(http_connection_has(&m, "Keep-Alive"));
 	assert_false(http_connection_has(&m, "x-a"));   /* only in Connectiom */
 	http_msg_free(&m);
+
+	/* only the usual tokens: each answered as listed */
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n", &m, &status), 1);
+	assert_true(http_connection_has(&m, "close"));
+	assert_false(http_connection_has(&m, "keep-alive"));
+	assert_false(http_connection_has(&m, "host"));
+	assert_false(m.keep_alive);
+	http_msg_free(&m);
+	assert_int_equal(parse("GET / HTTP/1.0\r\nConnection: ,keep-alive ,\r\n\r\n", &m, &status), 1);
+	assert_true(http_connection_has(&m, "KEEP-ALIVE"));
+	assert_false(http_connection_has(&m, "close"));
+	assert_true(m.keep_alive);
+	http_msg_free(&m);
+	/* a name in a second Connection field */
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nX-B: 1\r\n"
+			       "Connection: x-b\r\n\r\n", &m, &status), 1);
+	assert_true(http_connection_has(&m, "x-b"));
+	assert_true(http_connection_has(&m, "keep-alive"));
+	assert_false(http_connection_has(&m, "close"));
+	http_msg_free(&m);
 }
 
 static void test_routes(void **state)

@@ -155,6 +155,15 @@ int loop_del_fd(struct loop *loop, int fd)
 	return epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+int loop_close_fd(struct loop *loop, int fd)
+{
+	if (fd >= 0 && (size_t)fd < loop->nhandlers) {
+		loop->handlers[fd].used = 0;
+		loop->handlers[fd].gen = 0;
+	}
+	return close(fd);
+}
+
 struct loop_timer *loop_timer_add(struct loop *loop, uint64_t delay_ms,
 				  loop_timer_fn *fn, void *arg)
 {

@@ -22,6 +22,11 @@ int loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_fn *fn, void
 int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
 /* Safe to call from any callback, for any fd, before closing it. */
 int loop_del_fd(struct loop *loop, int fd);
+/* Forget FD (if the loop has it) and close it, without telling epoll first: closing the last
+ * descriptor of a file takes it out of epoll, a system call saved for
+ * every connection. Only for an fd that was never duplicated (no dup, no
+ * fork since it was added), or epoll would go on reporting it. */
+int loop_close_fd(struct loop *loop, int fd);
 
 /* One-shot timer; the handle is valid until it fires or is cancelled. */
 struct loop_timer *loop_timer_add(struct loop *loop, uint64_t delay_ms,

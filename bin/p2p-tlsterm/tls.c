@@ -348,8 +348,9 @@ void io_close(struct loop *loop, struct io *io)
 		io->ssl = NULL;
 	}
 	if (io->fd >= 0) {
-		loop_del_fd(loop, io->fd);
-		close(io->fd);
+		/* accepted or dialled here and never duplicated (no fork):
+		 * closing it takes it out of epoll */
+		loop_close_fd(loop, io->fd);
 		io->fd = -1;
 	}
 }

@@ -231,6 +231,43 @@ static void test_deleted_and_reused_fd_not_called(void **ctx)
 	check_deleted_in_batch(1);
 }
 
+/* loop_close_fd: the fd is closed and forgotten (its number, reused by the
+ * next pipe, is taken again and called for that pipe only; the loop
+ * refuses a number it still has), and one the loop never had is closed
+ * all the same. */
+static void test_close_fd(void **ctx)
+{
+	struct loop *loop = loop_new();
+	struct rec r = { 0 }, r2 = { .stop = 1 };
+	int p[2], q[2], fd;
+
+	(void)ctx;
+	assert_non_null(loop);
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	fd = p[0];
+	assert_int_equal(loop_add_fd(loop, fd, EPOLLIN, on_fd, &r), 0);
+	assert_int_equal(loop_close_fd(loop, fd), 0);
+	errno = 0;
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+	run_for(loop, 30);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(pipe2(q, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(q[0], fd);   /* the lowest free number: the one closed */
+	assert_int_equal(loop_add_fd(loop, q[0], EPOLLIN, on_fd, &r2), 0);
+	assert_int_equal(write(q[1], "y", 1), 1);
+	run(loop);
+	assert_int_equal(r2.calls, 1);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(loop_close_fd(loop, q[1]), 0);   /* never in the loop */
+	errno = 0;
+	assert_int_equal(fcntl(q[1], F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(loop_close_fd(loop, q[0]), 0);
+	loop_free(loop);
+	close(p[1]);
+}
+
 /* A timer's argument: the record to append the tag to. */
 struct tick {
 	struct rec *r;
@@ -497,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_fd_mod_and_del),
 		cmocka_unit_test(test_deleted_in_batch_not_called),
 		cmocka_unit_test(test_deleted_and_reused_fd_not_called),
+		cmocka_unit_test(test_close_fd),
 		cmocka_unit_test(test_timers_fire_in_order),
 		cmocka_unit_test(test_timer_cancel),
 		cmocka_unit_test(test_timer_added_and_cancelled_from_callback),

@@ -124,9 +124,8 @@ static void rec_str(struct jw *w, const char *lit, size_t litlen, const char *va
 
 void audit_exchange(struct exchange *ex)
 {
-	const char *norm = member(ex->verdict, "path");
+	const char *norm = ex->v_path, *decision = ex->v_decision;
 	const char *target = ex->req.target ? ex->req.target : "/", *q = strchr(target, '?');
-	const char *decision = member(ex->verdict, "decision");
 	char start[25];
 	static struct jw w;   /* kept: a record is written for every request */
 
@@ -152,7 +151,7 @@ void audit_exchange(struct exchange *ex)
 	/* allowed means allowed and forwarded; a 503 made here is a deny */
 	REC_STR(&w, ",\"decision\":",
 		decision && !strcmp(decision, "allow") && !(ex->local && ex->status >= 500) ? "allow" : "deny", 8);
-	REC_STR(&w, ",\"reason\":", ex->reason[0] ? ex->reason : member(ex->verdict, "reason"), 1024);
+	REC_STR(&w, ",\"reason\":", ex->reason[0] ? ex->reason : ex->v_reason, 1024);
 	REC_INT(&w, ",\"status\":", ex->tcp ? 0 : ex->status);
 	REC_INT(&w, ",\"bytes_in\":", (long long)ex->bytes_in);
 	REC_INT(&w, ",\"bytes_out\":", (long long)ex->bytes_out);

@@ -379,7 +379,7 @@ static void upstream_path(char *out, size_t size, const struct origin *o, const 
 static void allowed(struct exchange *ex)
 {
 	const struct resource *r = site_by_resource(tt.site, ex->resource);
-	const char *norm = json_string_value(json_object_get(ex->verdict, "path"));
+	const char *norm = ex->v_path;
 	const char *query = strchr(ex->req.target, '?'), *why = NULL;
 	const struct route *rt;
 	char path[HTTP_LINE_MAX + 1100];
@@ -410,7 +410,7 @@ static void on_verdict(void *ctx, json_t *reply, const char *err)
 {
 	struct exchange *ex = ctx;
 	json_int_t status;
-	const char *decision;
+	const char *decision, *resource;
 
 	if (!reply || !json_is_true(json_object_get(reply, "ok"))) {
 		const char *e = reply ? json_string_value(json_object_get(reply, "error")) : err;
@@ -423,10 +423,12 @@ static void on_verdict(void *ctx, json_t *reply, const char *err)
 	}
 	ex->verdict = json_incref(reply);
 	status = json_integer_value(json_object_get(reply, "status"));
-	decision = json_string_value(json_object_get(reply, "decision"));
-	if (json_is_string(json_object_get(reply, "resource")))
-		str_copy(ex->resource, sizeof ex->resource,
-			 json_string_value(json_object_get(reply, "resource")));
+	decision = ex->v_decision = json_string_value(json_object_get(reply, "decision"));
+	ex->v_path = json_string_value(json_object_get(reply, "path"));
+	ex->v_reason = json_string_value(json_object_get(reply, "reason"));
+	resource = json_string_value(json_object_get(reply, "resource"));
+	if (resource)
+		str_copy(ex->resource, sizeof ex->resource, resource);
 	if (decision && !strcmp(decision, "allow") && status == 200) {
 		if (ex->tcp)
 			ex->phase = PH_UPSTREAM;

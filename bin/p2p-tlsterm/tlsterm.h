@@ -393,6 +393,9 @@ struct exchange {
 	char *up_head;                  /* the head for the upstream */
 	size_t up_head_len;
 	json_t *verdict;                /* p2p-authz's reply */
+	/* its members looked at more than once, looked up once (on_verdict):
+	 * the path as p2p-authz normalised it, the decision, the reason */
+	const char *v_path, *v_decision, *v_reason;
 	char *check;                    /* the check sent to p2p-authz, kept to reuse its answer */
 	size_t check_len;
 	jsonl_fn *on_check;

@@ -479,6 +479,18 @@ static int wants_read(struct client *c)
 	return exchange_wants_body(c->ex) && buf_len(&c->in) < c->in.cap;
 }
 
+/* An HTTP/1.1 client waiting for its response reads nothing more (one
+ * request at a time), but its EPOLLIN stays registered as long as nothing
+ * is left unread: taking it off and putting it back cost two epoll_ctl a
+ * request whenever the upstream had not answered at once. Once it fired
+ * and bytes may be left (a pipelined request, a close), it is taken off,
+ * or level-triggered epoll would call again and again. */
+static int keeps_read(const struct client *c)
+{
+	return c->ex && (c->io.drained || !c->read_fired) && !c->dead && !c->read_eof &&
+	       !c->close_after && (c->io.registered & EPOLLIN) && c->io.read_need == EPOLLIN;
+}
+
 static int read_in(struct client *c)
 {
 	int moved = 0;
@@ -591,7 +603,7 @@ void client_pump(struct client *c)
 	if (c->h2c)
 		io_update(tt.loop, &c->io, wants_read(c), h2_wants_write(c));
 	else
-		io_update(tt.loop, &c->io, wants_read(c), buf_len(&c->out) > 0);
+		io_update(tt.loop, &c->io, wants_read(c) || keeps_read(c), buf_len(&c->out) > 0);
 	if (!c->h2c && c->ex && c->ex->up)
 		upstream_update_events(c->ex->up);
 }
@@ -607,7 +619,9 @@ static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
 		c->read_eof = 1;
 		c->dead = 1;
 	} else {
+		c->read_fired = (events & EPOLLIN) != 0;
 		client_pump(c);
+		c->read_fired = 0;
 	}
 	reap(c);
 }

@@ -363,7 +363,8 @@ struct client {
 	uint64_t deadline;              /* of the phase it is in */
 	uint64_t requests;
 	unsigned dead : 1, close_after : 1, read_eof : 1, got_bytes : 1, kicked : 1, in_pump : 1,
-		write_eof : 1;
+		write_eof : 1,
+		read_fired : 1;         /* EPOLLIN came with the event being handled */
 	struct client *prev, *next, *kick_next;
 };
 

@@ -3,6 +3,8 @@
 #
 #   raw     send standard input as it is; print what comes back until the
 #           proxy closes (or 5 s of silence)
+#   pieces  as raw, but standard input is sent in pieces, split at each form
+#           feed (\f), ARGS[0] seconds apart
 #   keep    two requests on one connection, the second once the file ARGS[0]
 #           exists; prints the certificate's SHA-256 and each status
 #   cert    print the SHA-256 of the certificate served (and its key type)
@@ -48,9 +50,15 @@ def read_response(s):
     return int(lines[0].split()[1]), rest
 
 
-if mode == "raw":
+if mode in ("raw", "pieces"):
     s = connect()
-    s.sendall(sys.stdin.buffer.read())
+    if mode == "raw":
+        s.sendall(sys.stdin.buffer.read())
+    else:
+        for i, piece in enumerate(sys.stdin.buffer.read().split(b"\f")):
+            if i:
+                time.sleep(float(args[0]))
+            s.sendall(piece)
     s.settimeout(5)
     out = b""
     try:

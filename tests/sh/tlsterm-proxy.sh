@@ -202,6 +202,19 @@ smuggle "a head too large" 431 "GET /health HTTP/1.1\r\n$H\r\nX-Big: $big\r\n\r\
 check "no refused request reached an upstream" [ "$(status | jq .upstream.connects)" = "$before" ]
 r=$(printf "GET /health HTTP/1.1\r\n$H\r\n\r\nGET /health HTTP/1.1\r\n$H\r\nConnection: close\r\n\r\n" | raw | grep -ao 'HTTP/1.1 200' | wc -l)
 check "two pipelined requests: two answers in order" [ "$r" = 2 ]
+# The second request comes 0.3 s after the first, whose upstream takes
+# 1.5 s: p2p-tlsterm must not spin on the bytes it leaves unread in the
+# socket meanwhile (its EPOLLIN is kept while nothing is left, taken off
+# once something is).
+ticks() { awk '{ print $14 + $15 }' "/proc/$pid_tlsterm/stat"; }
+t0=$(ticks)
+r=$(printf "GET /public/slow/1.5 HTTP/1.1\r\n$H\r\nAuthorization: Bearer $ALICE\r\n\r\n\fGET /health HTTP/1.1\r\n$H\r\nConnection: close\r\n\r\n" |
+	$PY "$P2P_TOP/tests/sh/tlsterm-client.py" pieces apps.corp.test "$APPS" "$HTTPS_PORT" "$T/pki/ca.crt" 0.3 |
+	tee "$T/slowpipe.out" | grep -ao "HTTP/1.1 200" | wc -l)
+t1=$(ticks)
+check "a pipelined request behind a slow one: both answered" [ "$r" = 2 ]
+[ "$r" = 2 ] || head -c 800 "$T/slowpipe.out" | sed 's/^/# /'
+check "... and p2p-tlsterm idle while it waited (CPU $((t1 - t0)) ticks, at most 30)" [ $((t1 - t0)) -le 30 ]
 
 # ---- slow headers ----
 $PY "$P2P_TOP/tests/sh/tlsterm-client.py" slow apps.corp.test "$APPS" "$HTTPS_PORT" "$T/pki/ca.crt" >"$T/slow" 2>&1

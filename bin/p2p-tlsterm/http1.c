@@ -72,8 +72,8 @@ size_t http_count(const struct http_msg *m, const char *name)
 	return n;
 }
 
-/* The next element of the comma-separated list at *P, its length in *N
- * (0 for an empty one), *P moved past it; NULL at the end. */
+/* The next element of the comma-separated list at *P (empty ones
+ * skipped), its length in *N, *P moved past it; NULL at the end. */
 static const char *list_next(const char **p, size_t *n)
 {
 	const char *start = *p, *end, *e;

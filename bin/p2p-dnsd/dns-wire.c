@@ -718,6 +718,36 @@ static long moved(const struct rr_span *rr, size_t n, size_t old)
 	return (long)(old - gone);
 }
 
+/* Whether the name a pointer to TARGET names reads the same in OUT (of O
+ * bytes written so far) as in IN: the labels at each target on the way,
+ * up to their root or next pointer, moved as one piece (none of their
+ * bytes left out), and each next pointer, as OUT holds it, aimed where its
+ * target went. Pointers must go back (no loop); a chain of more than 64 is
+ * refused. */
+static int chain_moves(const uint8_t *in, const uint8_t *out, size_t o, const struct rr_span *rr,
+		       size_t n, size_t target)
+{
+	for (int hops = 0; hops < 64; hops++) {
+		size_t last = target, next;
+		long to = moved(rr, n, target), at;
+
+		while (in[last] && (in[last] & 0xc0) != 0xc0)
+			last += 1 + (size_t)in[last];
+		at = to + (long)(last - target);
+		if (to < 0 || moved(rr, n, last) != at)
+			return 0;
+		if (!in[last])
+			return 1;
+		next = (size_t)(in[last] & 0x3f) << 8 | in[last + 1];
+		if (moved(rr, n, last + 1) != at + 1 || (size_t)at + 2 > o || next >= target ||
+		    moved(rr, n, next) < 0 ||
+		    get16(out + at) != (0xc000 | (unsigned)moved(rr, n, next)))
+			return 0;
+		target = next;
+	}
+	return 0;
+}
+
 /* Copy the name at IN[*off] to OUT[*o], its pointer (if any) moved.
  * The name was checked by skip_name. */
 static int copy_name(const uint8_t *in, size_t *off, uint8_t *out, size_t *o, size_t cap,
@@ -729,15 +759,10 @@ static int copy_name(const uint8_t *in, size_t *off, uint8_t *out, size_t *o, si
 		uint8_t len = in[i];
 
 		if ((len & 0xc0) == 0xc0) {
-			size_t target = (size_t)(len & 0x3f) << 8 | in[i + 1], last = target;
+			size_t target = (size_t)(len & 0x3f) << 8 | in[i + 1];
 			long to = moved(rr, n, target);
 
-			/* The labels there, up to their root or pointer, must
-			 * move as one piece: none of their bytes left out. */
-			while (in[last] && (in[last] & 0xc0) != 0xc0)
-				last += 1 + (size_t)in[last];
-			last += in[last] ? 1 : 0;
-			if (to < 0 || moved(rr, n, last) != to + (long)(last - target) || *o + 2 > cap)
+			if (to < 0 || !chain_moves(in, out, *o, rr, n, target) || *o + 2 > cap)
 				return -1;
 			put16(out + *o, 0xc000 | (unsigned)to);
 			*o += 2;

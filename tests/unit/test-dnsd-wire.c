@@ -1435,6 +1435,79 @@ static void test_strip_dnssec_moves_pointers(void **ctx)
 	assert_int_equal(dns_strip_answer(m.b, m.n, out, sizeof out, 1), 0);
 }
 
+/* A name whose pointer leads to another pointer: every hop is followed.
+ * After an RRSIG that goes, a TXT's data holds "ns" and a pointer (bytes
+ * copied as they are), and a glue A's owner points at them. Its pointer
+ * aimed at the question (which stays put) reads the same afterwards:
+ * kept; aimed at a name after the RRSIG (which moves back), it would read
+ * stale bytes: refused. So is a chain into the bytes of the OPT that goes
+ * (found by fuzz-dns-answer: pointers into the question's label bytes,
+ * whose labels run on into the OPT). */
+static void test_strip_pointer_chains(void **ctx)
+{
+	struct msg m;
+	static uint8_t out[70000];
+	size_t rrsig_start, ns_owner, txt_data;
+	static const uint8_t a[4] = { 192, 0, 2, 80 };
+	static const uint8_t fuzzed[] = {
+		0x00, 0x01, 0x81, 0x80, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x03, 0x3a,
+		0x3a, 0x3a, 0x3a, 0x3a, 0x3a, 0x3a, 0x3a, 0x3a, 0x3a, 0x3a, 0x3a, 0x3a, 0x01, 0x01,
+		0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01,
+		0x01, 0x01, 0x01, 0x00, 0x01, 0x00, 0x0a, 0x29, 0x04, 0xd0, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0xc0, 0x2a, 0x00, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01,
+		0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x77, 0x06, 0x70, 0x65, 0x62, 0x6c, 0x69, 0x63,
+		0x07, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00,
+		0x00, 0x29, 0x04, 0xd0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x3a, 0x3a, 0x3a,
+		0x3a, 0x3a, 0x3a, 0x3a, 0x3a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00
+	};
+
+	(void)ctx;
+	for (int aim_moved = 0; aim_moved <= 1; aim_moved++) {
+		header(&m, 9, 0x81a0, 1, 1, 1, 2);      /* RRSIG; NS; TXT, glue */
+		name(&m, "www.signed.example");      /* at 12 */
+		put16(&m, DNS_TYPE_A);
+		put16(&m, DNS_CLASS_IN);
+		rrsig_start = m.n;                   /* an RRSIG, which goes without DO */
+		put16(&m, 0xc00c);
+		put16(&m, 46);
+		put16(&m, DNS_CLASS_IN);
+		put32(&m, 300);
+		put16(&m, 18);
+		put(&m, "\x00\x01\x0d\x03\x00\x00\x01\x2c\x00\x00\x00\x00\x00\x00\x00\x00\x30\x39", 18);
+		ns_owner = m.n;                      /* NS, owner spelt out */
+		name(&m, "signed.example");
+		put16(&m, DNS_TYPE_NS);
+		put16(&m, DNS_CLASS_IN);
+		put32(&m, 300);
+		put16(&m, 2);
+		put16(&m, 0xc00c);
+		put16(&m, 0xc00c);                   /* TXT: its data copied as it is */
+		put16(&m, 16);
+		put16(&m, DNS_CLASS_IN);
+		put32(&m, 300);
+		put16(&m, 5);
+		txt_data = m.n;
+		put8(&m, 2);
+		put(&m, "ns", 2);
+		put16(&m, (unsigned)(0xc000 | (aim_moved ? ns_owner : 12)));
+		put16(&m, (unsigned)(0xc000 | txt_data)); /* glue owner: the TXT's bytes */
+		put16(&m, DNS_TYPE_A);
+		put16(&m, DNS_CLASS_IN);
+		put32(&m, 300);
+		put16(&m, 4);
+		put(&m, a, 4);
+		if (aim_moved)
+			assert_int_equal(dns_strip_answer(m.b, m.n, out, sizeof out, 1), 0);
+		else
+			assert_int_equal(dns_strip_answer(m.b, m.n, out, sizeof out, 1),
+					 m.n - (ns_owner - rrsig_start));
+		/* with DO nothing moves: kept either way */
+		assert_int_equal(dns_strip_answer(m.b, m.n, out, sizeof out, 0), m.n);
+	}
+	assert_int_equal(dns_strip_answer(fuzzed, sizeof fuzzed, out, sizeof out, 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1458,6 +1531,7 @@ int main(void)
 		cmocka_unit_test(test_truncation_at_512),
 		cmocka_unit_test(test_edns_size_honoured),
 		cmocka_unit_test(test_tcp_large_answer),
+		cmocka_unit_test(test_strip_pointer_chains),
 		cmocka_unit_test(test_builder_refusals),
 		cmocka_unit_test(test_name_to_wire),
 		cmocka_unit_test(test_name_in_zone),

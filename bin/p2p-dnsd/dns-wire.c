@@ -727,23 +727,26 @@ static long moved(const struct rr_span *rr, size_t n, size_t old)
 static int chain_moves(const uint8_t *in, const uint8_t *out, size_t o, const struct rr_span *rr,
 		       size_t n, size_t target)
 {
-	for (int hops = 0; hops < 64; hops++) {
+	long to = moved(rr, n, target);
+
+	for (int hops = 0; hops < 64 && to >= 0; hops++) {
 		size_t last = target, next;
-		long to = moved(rr, n, target), at;
+		long at, next_to;
 
 		while (in[last] && (in[last] & 0xc0) != 0xc0)
 			last += 1 + (size_t)in[last];
 		at = to + (long)(last - target);
-		if (to < 0 || moved(rr, n, last) != at)
+		if (moved(rr, n, last) != at)
 			return 0;
 		if (!in[last])
 			return 1;
 		next = (size_t)(in[last] & 0x3f) << 8 | in[last + 1];
+		next_to = moved(rr, n, next);
 		if (moved(rr, n, last + 1) != at + 1 || (size_t)at + 2 > o || next >= target ||
-		    moved(rr, n, next) < 0 ||
-		    get16(out + at) != (0xc000 | (unsigned)moved(rr, n, next)))
+		    next_to < 0 || get16(out + at) != (0xc000 | (unsigned)next_to))
 			return 0;
 		target = next;
+		to = next_to;
 	}
 	return 0;
 }

@@ -390,28 +390,33 @@ static void jw_key(struct jw *w, const char *key)
 	w->len = (size_t)(o - w->p);
 }
 
-/* A string, escaped; bytes that are not UTF-8 are written as U+FFFD so
- * that the line stays valid JSON. */
-static void jw_value(struct jw *w, const char *v, size_t n)
+/* A string, escaped, after the JSON text LIT of LITLEN bytes (a key, or
+ * nothing); bytes that are not UTF-8 are written as U+FFFD so that the
+ * line stays valid JSON. */
+static void jw_value(struct jw *w, const char *lit, size_t litlen, const char *v, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i = 0, run;
 	char *o;
 
-	/* the usual value is plain all through: quoted and copied at once */
+	/* the usual value is plain all through: quoted and copied at once,
+	 * with what goes before it, after one look at the room */
 	while (i < n && json_plain_byte[(unsigned char)v[i]])
 		i++;
-	if (!(o = jw_room(w, i + 2)))
+	if (!(o = jw_room(w, litlen + i + 2)))
 		return;
+	if (litlen)
+		memcpy(o, lit, litlen);
+	o += litlen;
 	*o++ = '"';
 	memcpy(o, v, i);
 	if (i == n) {
 		o[i] = '"';
 		o[i + 1] = '\0';
-		w->len += i + 2;
+		w->len += litlen + i + 2;
 		return;
 	}
-	w->len += i + 1;
+	w->len += litlen + i + 1;
 	while (i < n) {
 		unsigned char c = (unsigned char)v[i];
 
@@ -460,7 +465,7 @@ static void jw_value(struct jw *w, const char *v, size_t n)
 void jw_strn(struct jw *w, const char *key, const char *value, size_t len)
 {
 	jw_key(w, key);
-	jw_value(w, value, len);
+	jw_value(w, NULL, 0, value, len);
 }
 
 void jw_str(struct jw *w, const char *key, const char *value, size_t max)
@@ -472,26 +477,7 @@ void jw_str(struct jw *w, const char *key, const char *value, size_t max)
 
 void jw_member(struct jw *w, const char *lit, size_t litlen, const char *value, size_t n)
 {
-	size_t i = 0;
-	char *o;
-
-	while (i < n && json_plain_byte[(unsigned char)value[i]])
-		i++;
-	if (i < n) {
-		jw_put(w, lit, litlen);
-		jw_value(w, value, n);
-		return;
-	}
-	if (!(o = jw_room(w, litlen + n + 2)))
-		return;
-	memcpy(o, lit, litlen);
-	o += litlen;
-	*o++ = '"';
-	memcpy(o, value, n);
-	o += n;
-	*o++ = '"';
-	*o = '\0';
-	w->len = (size_t)(o - w->p);
+	jw_value(w, lit, litlen, value, n);
 }
 
 void jw_member_int(struct jw *w, const char *lit, size_t litlen, long long value)

@@ -581,6 +581,15 @@ static int tcp_connect(struct exchange *ex)
 	return 1;
 }
 
+/* Whether EX's upstream connection can serve another request: the whole
+ * exchange went through it and nothing is left on it. */
+static int upstream_reusable(const struct exchange *ex)
+{
+	return !ex->broken && !ex->tunnel && !ex->tcp && ex->resp_done && ex->req_done &&
+	       ex->resp_ready && !ex->local && ex->resp.keep_alive && buf_len(&ex->up->in) == 0 &&
+	       ex->up->body_end_queued && !ex->up->write_broken;
+}
+
 int exchange_pump_upstream(struct exchange *ex)
 {
 	int moved;
@@ -594,6 +603,13 @@ int exchange_pump_upstream(struct exchange *ex)
 		upstream_release(ex->up, 0);
 		ex->up = NULL;
 		moved = 1;
+	} else if (ex->up && upstream_reusable(ex)) {
+		/* The response is all here: the connection goes back to the
+		 * pool now, not when the client has taken the response (an
+		 * HTTP/2 stream ends later), and its EPOLLIN stays as it was
+		 * instead of being taken off and put back (two epoll_ctl). */
+		upstream_release(ex->up, 1);
+		ex->up = NULL;
 	}
 	if (ex->retry && !ex->up && !ex->local) {
 		const char *why = NULL;
@@ -631,8 +647,6 @@ void exchange_sweep(struct exchange *ex, uint64_t now)
 
 void exchange_finish(struct exchange *ex)
 {
-	int reusable;
-
 	jsonl_cancel(tt.authz, ex);
 #ifndef TLSTERM_BENCH_NOCHECKS
 	if (!ex->audited && !ex->redirect)
@@ -640,12 +654,8 @@ void exchange_finish(struct exchange *ex)
 #endif
 	if (ex->status >= 100 && ex->status < 600)
 		tt.st.status[ex->status / 100]++;
-	if (ex->up) {
-		reusable = !ex->broken && !ex->tunnel && !ex->tcp && ex->resp_done && ex->req_done &&
-			   ex->resp_ready && !ex->local && ex->resp.keep_alive &&
-			   buf_len(&ex->up->in) == 0 && ex->up->body_end_queued && !ex->up->write_broken;
-		upstream_release(ex->up, reusable);
-	}
+	if (ex->up)
+		upstream_release(ex->up, upstream_reusable(ex));
 	http_msg_free(&ex->req);
 	if (!ex->local)
 		http_msg_free(&ex->resp);

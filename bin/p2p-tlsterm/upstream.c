@@ -202,7 +202,13 @@ static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (!up->ex)
 		return;
 	c = up->ex->c;
-	client_pump(c);
+	/* An HTTP/2 connection's streams answer through many upstream
+	 * connections: their responses found in one turn of the loop go out
+	 * in one TLS write, once the turn's events are all handled. */
+	if (c->h2c)
+		client_kick(c);
+	else
+		client_pump(c);
 }
 
 static void fail(struct upstream *up, int status, const char *why)
@@ -346,6 +352,13 @@ static int flush_out(struct upstream *up)
 		up->shut_wr = 1;
 		moved = 1;
 	}
+	/* An HTTP/2 stream's request just went out: its answer is there only
+	 * if the upstream ran in between, which it mostly has not (the other
+	 * streams' requests are written in the same turn), so it is read when
+	 * epoll says so rather than tried at once, which mostly costs a read
+	 * that finds nothing. */
+	if (moved && !buf_len(&up->out) && up->ex->c->h2c && !up->got_response_bytes)
+		up->io.drained = io_drained(&up->io, 0, 1);
 	return moved;
 }
 

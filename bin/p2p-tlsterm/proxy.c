@@ -603,11 +603,11 @@ int exchange_pump_upstream(struct exchange *ex)
 		upstream_release(ex->up, 0);
 		ex->up = NULL;
 		moved = 1;
-	} else if (ex->up && upstream_reusable(ex)) {
-		/* The response is all here: the connection goes back to the
-		 * pool now, not when the client has taken the response (an
-		 * HTTP/2 stream ends later), and its EPOLLIN stays as it was
-		 * instead of being taken off and put back (two epoll_ctl). */
+	} else if (ex->up && ex->c->h2c && upstream_reusable(ex)) {
+		/* An HTTP/2 stream's response is all here: the connection goes
+		 * back to the pool now, not when the stream ends, and its
+		 * EPOLLIN stays as it was instead of being taken off and put
+		 * back (two epoll_ctl). */
 		upstream_release(ex->up, 1);
 		ex->up = NULL;
 	}

@@ -4,8 +4,12 @@
 #ifndef P2P_JSONBYTE_H
 #define P2P_JSONBYTE_H
 
-/* 1 for printable ASCII and DEL but '"' and '\' (RFC 8259 section 7);
- * 0 for control bytes, '"', '\' and every byte past 0x7f. */
+#define JSON_PLAIN 1      /* carried as it is (RFC 8259 section 7) */
+#define JSON_PRINTABLE 2  /* and printable ASCII: not DEL */
+
+/* JSON_PLAIN | JSON_PRINTABLE for printable ASCII but '"' and '\';
+ * JSON_PLAIN alone for DEL; 0 for control bytes, '"', '\' and every byte
+ * past 0x7f. */
 extern const unsigned char json_plain_byte[256];
 
 #endif

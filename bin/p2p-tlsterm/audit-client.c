@@ -47,7 +47,10 @@ static const char *member(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-/* Identity members from p2p-authz's reply, as far as they fit the limits. */
+/* Identity members from p2p-authz's reply, as far as they fit the limits.
+ * The record's members go in the order of p2p-audit(5), which p2p-audit
+ * then stores as they came, without taking them apart and writing them
+ * again: the rule comes after the decision, not here. */
 static void write_identity(struct jw *w, json_t *verdict)
 {
 	json_t *id = json_object_get(verdict, "identity"), *groups = json_object_get(id, "groups");
@@ -77,7 +80,6 @@ static void write_identity(struct jw *w, json_t *verdict)
 	}
 	if (auth && strlen(auth) <= 32 && strspn(auth, "abcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(auth))
 		jw_str(w, "auth", auth, 32);
-	jw_str(w, "rule", member(verdict, "rule"), 256);
 }
 
 /* The key under which a verdict keeps its identity members as written: no
@@ -151,6 +153,7 @@ void audit_exchange(struct exchange *ex)
 	/* allowed means allowed and forwarded; a 503 made here is a deny */
 	REC_STR(&w, ",\"decision\":",
 		decision && !strcmp(decision, "allow") && !(ex->local && ex->status >= 500) ? "allow" : "deny", 8);
+	REC_STR(&w, ",\"rule\":", member(ex->verdict, "rule"), 256);
 	REC_STR(&w, ",\"reason\":", ex->reason[0] ? ex->reason : ex->v_reason, 1024);
 	REC_INT(&w, ",\"status\":", ex->tcp ? 0 : ex->status);
 	REC_INT(&w, ",\"bytes_in\":", (long long)ex->bytes_in);

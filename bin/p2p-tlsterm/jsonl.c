@@ -626,18 +626,20 @@ static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
 		return;
 	}
 	j->inlen += (size_t)n;
-	for (;;) {
-		char *nl = memchr(j->in, '\n', j->inlen);
-		size_t len;
+	/* the lines read, then what is left of the last moved to the front
+	 * once (p2p-audit's acknowledgements come a few hundred at a time) */
+	for (size_t at = 0;;) {
+		char *nl = memchr(j->in + at, '\n', j->inlen - at);
 
-		if (!nl)
+		if (!nl) {
+			memmove(j->in, j->in + at, j->inlen - at);
+			j->inlen -= at;
 			break;
-		len = (size_t)(nl - j->in);
-		on_line(j, j->in, len);
+		}
+		on_line(j, j->in + at, (size_t)(nl - (j->in + at)));
 		if (j->fd < 0)
 			return;
-		memmove(j->in, nl + 1, j->inlen - len - 1);
-		j->inlen -= len + 1;
+		at = (size_t)(nl + 1 - j->in);
 	}
 	if (j->inlen == sizeof j->in - 1) {
 		log_warning("%s: a reply line over %d bytes", j->path, IPC_LINE_MAX);

@@ -12,4 +12,22 @@
  * past 0x7f. */
 extern const unsigned char json_plain_byte[256];
 
+#include <stddef.h>
+
+/* How many of the N bytes at S are, from the first, plain bytes of the
+ * kind MASK says (JSON_PLAIN or JSON_PRINTABLE): four looked at a time
+ * while four are left, as the strings of a record or a request are short
+ * and a byte at a time was most of their cost. */
+static inline size_t json_plain_len(const char *s, size_t n, unsigned char mask)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	while (end - p >= 4 && (json_plain_byte[p[0]] & json_plain_byte[p[1]] & json_plain_byte[p[2]] &
+				json_plain_byte[p[3]] & mask))
+		p += 4;
+	while (p < end && (json_plain_byte[*p] & mask))
+		p++;
+	return (size_t)(p - (const unsigned char *)s);
+}
+
 #endif

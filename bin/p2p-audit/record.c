@@ -718,14 +718,9 @@ static int plain_string(struct scan *s, struct span *out)
 	skip_space(s);
 	if (s->p >= s->end || *s->p != '"')
 		return 0;
-	/* JSON's plain bytes less DEL: anything else goes the jansson way;
-	 * four at a time while four are left */
+	/* JSON's plain bytes less DEL: anything else goes the jansson way */
 	p = (const unsigned char *)s->p + 1;
-	while (end - p >= 4 && (json_plain_byte[p[0]] & json_plain_byte[p[1]] & json_plain_byte[p[2]] &
-				json_plain_byte[p[3]] & JSON_PRINTABLE))
-		p += 4;
-	while (p < end && (json_plain_byte[*p] & JSON_PRINTABLE))
-		p++;
+	p += json_plain_len((const char *)p, (size_t)(end - p), JSON_PRINTABLE);
 	if (p >= end || *p != '"')
 		return 0;
 	out->p = s->p + 1;

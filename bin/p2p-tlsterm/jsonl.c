@@ -396,13 +396,12 @@ static void jw_key(struct jw *w, const char *key)
 static void jw_value(struct jw *w, const char *lit, size_t litlen, const char *v, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i = 0, run;
+	size_t i, run;
 	char *o;
 
 	/* the usual value is plain all through: quoted and copied at once,
 	 * with what goes before it, after one look at the room */
-	while (i < n && json_plain_byte[(unsigned char)v[i]])
-		i++;
+	i = json_plain_len(v, n, JSON_PLAIN);
 	if (!(o = jw_room(w, litlen + i + 2)))
 		return;
 	if (litlen)
@@ -420,8 +419,7 @@ static void jw_value(struct jw *w, const char *lit, size_t litlen, const char *v
 	while (i < n) {
 		unsigned char c = (unsigned char)v[i];
 
-		for (run = i; run < n && json_plain_byte[(unsigned char)v[run]]; run++)
-			;
+		run = i + json_plain_len(v + i, n - i, JSON_PLAIN);
 		if (run > i) {
 			jw_put(w, v + i, run - i);
 			i = run;
@@ -554,14 +552,17 @@ static struct call *take(struct jsonl *j, json_int_t id)
  * a JSON parser (p2p-audit acknowledges every record). 1 if it was. */
 static int quick_ack(struct jsonl *j, const char *line, size_t len)
 {
-	char *end;
-	long long id;
+	const char *p = line + 6, *end = line + len;
+	json_int_t id = 0;
+	int digits = 0;
 	struct call *c;
 
-	if (len < 20 || strncmp(line, "{\"id\":", 6))
+	if (len < 20 || memcmp(line, "{\"id\":", 6))
 		return 0;
-	id = strtoll(line + 6, &end, 10);
-	if (end == line + 6 || (size_t)(end - line) + 11 > len || strncmp(end, ",\"ok\":true", 10))
+	/* our ids: 1, 2, 3... (enqueue); anything else goes to jansson */
+	for (; p < end && *p >= '0' && *p <= '9' && digits < 18; p++, digits++)
+		id = id * 10 + (*p - '0');
+	if (!digits || end - p < 11 || memcmp(p, ",\"ok\":true", 10))
 		return 0;
 	for (c = j->calls; c && c->id != id; c = c->next)
 		;

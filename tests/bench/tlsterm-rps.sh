@@ -41,7 +41,7 @@ idle=${BENCH_IDLE:-1000}
 
 say() { echo "tlsterm-rps.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
-for t in nginx h2load openssl taskset /usr/bin/python3; do
+for t in nginx h2load openssl taskset setsid /usr/bin/python3; do
 	command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || die "needs $t (make bench installs nginx and nghttp2-client)"
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -124,10 +124,16 @@ EOF
 cat >"$dir/policy.json" <<EOF
 { "resources": { "bench": { "routes": [ { "prefix": "/", "auth": "none" } ] } } }
 EOF
+# Each daemon in its own session, as s6-supervise starts a service and as
+# nginx puts itself: with the kernel's autogroups (sched_autogroup_enabled)
+# the scheduler shares a core between sessions first, so daemons left in
+# this script's session would share one part of the core that the nginx
+# processes each have whole (it showed as 10 % more context switches of
+# p2p-tlsterm than the same binary started on its own).
 start() { # NAME COMMAND...
 	_n=$1; shift
 	rm -f "$dir/$_n.fifo" && mkfifo "$dir/$_n.fifo" || die "mkfifo"
-	$SERVER "$@" 3>"$dir/$_n.fifo" 2>>"$dir/daemons.log" &
+	setsid $SERVER "$@" 3>"$dir/$_n.fifo" 2>>"$dir/daemons.log" &
 	pids="$pids $!"
 	eval "pid_$_n=\$!"
 	timeout 20 sh -c 'read -r _ <"$1"' sh "$dir/$_n.fifo" || die "$_n did not start: $(tail -n 5 "$dir/daemons.log")"

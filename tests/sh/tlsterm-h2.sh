@@ -21,7 +21,9 @@ fi
 
 make_pki && make_map && make_policy
 check "certificates, map, policy and tokens made" [ $? -eq 0 ]
-check "the apps and the daemons start" start_all
+# idle upstream connections leave the pool after 2 s (the stalled-stream
+# check below starts from an empty pool)
+check "the apps and the daemons start" start_all -o pool_idle=2
 U=https://apps.corp.test:$HTTPS_PORT
 ALICE=$(cat "$T/tok/alice") BOB=$(cat "$T/tok/bob")
 jqf() { jq -e "$@" >/dev/null; }
@@ -75,5 +77,20 @@ check "h2load: 2000 requests on 4 connections, 20 streams each: all 2xx" \
 check "status counts the HTTP/2 requests" sh -c 'p2p -r "$1" ipc tlsterm "{\"op\":\"status\"}" | jq -e ".requests.h2 >= 2008" >/dev/null' sh "$R"
 check "the audit log has the HTTP/2 requests, one record each" \
 	sh -c '[ "$(jq -s "[.[] | select(.path == \"/health\")] | length" "$1")" -ge 2002 ]' sh "$T/audit/audit.log"
+# An upstream connection goes back to the pool once an HTTP/2 stream's
+# response is all read from it, not when the stream ends: a client that
+# keeps its flow-control window at 0 holds its stream open, not the
+# upstream connection.
+idle_upstreams() { p2p -r "$R" ipc tlsterm '{"op":"status"}' | jq -e ".upstream.idle == $1"; }
+check "the upstream pool empties once idle" wait_for 10 idle_upstreams 0
+mkfifo "$T/stall.in"
+$PY "$P2P_TOP/tests/sh/h2-stall.py" "$APPS" "$HTTPS_PORT" apps.corp.test /health <"$T/stall.in" \
+	>"$T/stall.out" 2>>"$LOG" &
+stall=$!
+exec 7>"$T/stall.in"
+check "a stream whose window stays at 0 gets its response's head" wait_for 10 grep -q "^status 200" "$T/stall.out"
+check "its upstream connection is back in the pool while the stream waits" idle_upstreams 1
+exec 7>&-
+wait "$stall"
 check "no error or warning from p2p-tlsterm" sh -c '! grep -E "^p2p-tlsterm: (error|fatal|warning): " "$1"' sh "$LOG"
 finish

@@ -4,6 +4,8 @@
 #ifndef P2P_JSONBYTE_H
 #define P2P_JSONBYTE_H
 
+#include <stddef.h>
+
 #define JSON_PLAIN 1      /* carried as it is (RFC 8259 section 7) */
 #define JSON_PRINTABLE 2  /* and printable ASCII: not DEL */
 
@@ -11,8 +13,6 @@
  * JSON_PLAIN alone for DEL; 0 for control bytes, '"', '\' and every byte
  * past 0x7f. */
 extern const unsigned char json_plain_byte[256];
-
-#include <stddef.h>
 
 /* How many of the N bytes at S are, from the first, plain bytes of the
  * kind MASK says (JSON_PLAIN or JSON_PRINTABLE): four looked at a time

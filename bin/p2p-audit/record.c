@@ -729,9 +729,6 @@ static int plain_string(struct scan *s, struct span *out)
 	return 1;
 }
 
-/* Digits that jansson reads as an integer: no sign, no leading zero, and
- * no fraction or exponent after them (those make a real). At most 15
- * digits, below COUNT_MAX; a longer one is declined. */
 /* The digits at S (no sign), at most MAX of them, no leading zero and no
  * fraction or exponent after them: their value in *V, S moved past them;
  * 0, S unmoved, when they are not such digits. */
@@ -752,6 +749,9 @@ static int plain_digits(struct scan *s, int max, long long *v)
 	return 1;
 }
 
+/* Digits that jansson reads as an integer: no sign, no leading zero, and
+ * no fraction or exponent after them (those make a real). At most 15
+ * digits, below COUNT_MAX; a longer one is declined. */
 static int plain_count(struct scan *s, struct span *out, long long *value)
 {
 	const char *start;

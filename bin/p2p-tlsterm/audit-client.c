@@ -42,77 +42,6 @@ static void on_ack(void *ctx, json_t *reply, const char *err)
 		  reply ? json_string_value(json_object_get(reply, "error")) : err);
 }
 
-static const char *member(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-/* Identity members from p2p-authz's reply, as far as they fit the limits.
- * The record's members go in the order of p2p-audit(5), which p2p-audit
- * then stores as they came, without taking them apart and writing them
- * again: the rule comes after the decision, not here. */
-static void write_identity(struct jw *w, json_t *verdict)
-{
-	json_t *id = json_object_get(verdict, "identity"), *groups = json_object_get(id, "groups");
-	const char *auth = member(id, "mechanism");
-
-	jw_str(w, "client", member(id, "client"), 253);
-	jw_str(w, "user", member(id, "user"), 256);
-	if (json_is_array(groups) && json_array_size(groups) && json_array_size(groups) <= 64) {
-		json_t *gv;
-		size_t i, k = 0;
-
-		jw_raw(w, "groups", "[", 1);
-		json_array_foreach(groups, i, gv) {
-			struct jw one = { 0 };
-
-			if (!json_is_string(gv) || json_string_length(gv) < 1 || json_string_length(gv) > 256)
-				continue;
-			jw_strn(&one, "x", json_string_value(gv), json_string_length(gv));
-			if (!one.failed) {
-				if (k++)
-					jw_raw(w, NULL, ",", 1);
-				jw_raw(w, NULL, one.p + 4, one.len - 4);
-			}
-			jw_free(&one);
-		}
-		jw_raw(w, NULL, "]", 1);
-	}
-	if (auth && strlen(auth) <= 32 && strspn(auth, "abcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(auth))
-		jw_str(w, "auth", auth, 32);
-}
-
-/* The key under which a verdict keeps its identity members as written: no
- * member of p2p-authz's replies (p2p-ipc(7)) starts with a control byte. */
-#define IDENTITY_KEY "\001audit-identity"
-
-/* The identity members of VERDICT, written once per verdict and kept in
- * it: a reused verdict (reuse.c) serves many requests, and their records
- * share these bytes. */
-static void add_identity(struct jw *w, json_t *verdict)
-{
-	json_t *kept = json_object_get(verdict, IDENTITY_KEY);
-
-	if (!json_is_string(kept)) {
-		struct jw one = { 0 };
-
-		jw_raw(&one, NULL, "{", 1);
-		write_identity(&one, verdict);
-		if (one.failed || json_object_set_new(verdict, IDENTITY_KEY,
-						      json_stringn(one.p + 1, one.len - 1)) < 0) {
-			jw_free(&one);
-			write_identity(w, verdict);   /* out of memory: written as before */
-			return;
-		}
-		jw_free(&one);
-		kept = json_object_get(verdict, IDENTITY_KEY);
-	}
-	if (json_string_length(kept)) {
-		jw_raw(w, NULL, ",", 1);
-		jw_raw(w, NULL, json_string_value(kept), json_string_length(kept));
-	}
-}
-
 /* A string member VALUE (nothing when it is empty or missing) of at most
  * MAX bytes, after the JSON text LIT (a string literal: ",\"key\":"). */
 #define REC_STR(w, lit, value, max) rec_str(w, lit, sizeof lit - 1, value, max)
@@ -124,9 +53,69 @@ static void rec_str(struct jw *w, const char *lit, size_t litlen, const char *va
 		jw_member(w, lit, litlen, value, strnlen(value, max));
 }
 
+/* Identity members from p2p-authz's reply, as far as they fit the limits. */
+static void write_identity(struct jw *w, json_t *id)
+{
+	json_t *groups = json_object_get(id, "groups");
+	const char *auth = json_string_value(json_object_get(id, "mechanism"));
+
+	REC_STR(w, ",\"client\":", json_string_value(json_object_get(id, "client")), 253);
+	REC_STR(w, ",\"user\":", json_string_value(json_object_get(id, "user")), 256);
+	if (json_is_array(groups) && json_array_size(groups) && json_array_size(groups) <= 64) {
+		json_t *gv;
+		size_t i, k = 0;
+
+		jw_raw(w, NULL, ",\"groups\":[", sizeof ",\"groups\":[" - 1);
+		json_array_foreach(groups, i, gv) {
+			if (!json_is_string(gv) || json_string_length(gv) < 1 || json_string_length(gv) > 256)
+				continue;
+			jw_member(w, ",", k++ ? 1 : 0, json_string_value(gv), json_string_length(gv));
+		}
+		jw_raw(w, NULL, "]", 1);
+	}
+	if (auth && strlen(auth) <= 32 && strspn(auth, "abcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(auth))
+		REC_STR(w, ",\"auth\":", auth, 32);
+}
+
+/* The members that come from the verdict V (NULL when there is none), in
+ * the order of p2p-audit(5), which p2p-audit then stores as they came
+ * without taking them apart: the identity, the decision, the rule, the
+ * reason. */
+static void write_verdict_members(struct jw *w, const struct verdict *v, int allow, const char *reason)
+{
+	if (v)
+		write_identity(w, v->identity);
+	REC_STR(w, ",\"decision\":", allow ? "allow" : "deny", 8);
+	REC_STR(w, ",\"rule\":", v ? v->rule : NULL, 256);
+	REC_STR(w, ",\"reason\":", reason, 1024);
+}
+
+/* Those members for a request that V allowed and that was forwarded: the
+ * same for every request a kept verdict serves (reuse.c), so written for
+ * the first and kept in V. */
+static void add_allowed_members(struct jw *w, struct verdict *v)
+{
+	if (!v->audit_allow) {
+		struct jw one = { 0 };
+
+		write_verdict_members(&one, v, 1, v->reason);
+		if (one.failed) {
+			jw_free(&one);
+			write_verdict_members(w, v, 1, v->reason);  /* out of memory: written as before */
+			return;
+		}
+		v->audit_allow = one.p;   /* taken from ONE */
+		v->audit_allow_len = one.len;
+	}
+	jw_raw(w, NULL, v->audit_allow, v->audit_allow_len);
+}
+
 void audit_exchange(struct exchange *ex)
 {
-	const char *norm = ex->v_path, *decision = ex->v_decision;
+	struct verdict *v = ex->verdict;
+	const char *norm = v ? v->path : NULL;
+	/* allowed means allowed and forwarded; a 503 made here is a deny */
+	int allow = v && v->allow && !(ex->local && ex->status >= 500);
 	const char *target = ex->req.target ? ex->req.target : "/", *q = strchr(target, '?');
 	char start[25];
 	static struct jw w;   /* kept: a record is written for every request */
@@ -149,12 +138,10 @@ void audit_exchange(struct exchange *ex)
 			REC_STR(&w, ",\"query\":", q + 1, 8192);
 	}
 	REC_STR(&w, ",\"src\":", ex->c->src, sizeof ex->c->src);
-	add_identity(&w, ex->verdict);
-	/* allowed means allowed and forwarded; a 503 made here is a deny */
-	REC_STR(&w, ",\"decision\":",
-		decision && !strcmp(decision, "allow") && !(ex->local && ex->status >= 500) ? "allow" : "deny", 8);
-	REC_STR(&w, ",\"rule\":", member(ex->verdict, "rule"), 256);
-	REC_STR(&w, ",\"reason\":", ex->reason[0] ? ex->reason : ex->v_reason, 1024);
+	if (allow && !ex->reason[0])
+		add_allowed_members(&w, v);
+	else
+		write_verdict_members(&w, v, allow, ex->reason[0] ? ex->reason : v ? v->reason : NULL);
 	REC_INT(&w, ",\"status\":", ex->tcp ? 0 : ex->status);
 	REC_INT(&w, ",\"bytes_in\":", (long long)ex->bytes_in);
 	REC_INT(&w, ",\"bytes_out\":", (long long)ex->bytes_out);

@@ -66,18 +66,21 @@ static void on_check_reply(void *ctx, json_t *reply, const char *err)
 {
 	struct exchange *ex = ctx;
 	json_t *reuse = json_object_get(reply, "reuse_ms"), *gen = json_object_get(reply, "generation");
-	json_int_t status = json_integer_value(json_object_get(reply, "status"));
+	struct verdict *v = reply ? verdict_new(reply) : NULL;
 
-	if (ex->check && watch.live && json_is_true(json_object_get(reply, "ok")) &&
-	    json_is_integer(reuse) && json_integer_value(reuse) > 0 && json_integer_value(reuse) <= 3600000 &&
+	if (reply && !v)
+		err = "out of memory";
+	if (v && ex->check && watch.live && v->ok && json_is_integer(reuse) &&
+	    json_integer_value(reuse) > 0 && json_integer_value(reuse) <= 3600000 &&
 	    json_is_integer(gen) && json_integer_value(gen) == watch.generation &&
-	    (status == 200 || status == 403))
-		reuse_put(ex->check, ex->check_len, reply, loop_now_ms() + (uint64_t)json_integer_value(reuse));
+	    (v->status == 200 || v->status == 403))
+		reuse_put(ex->check, ex->check_len, v, loop_now_ms() + (uint64_t)json_integer_value(reuse));
 	if (!reply && !watch.live)
 		watch.asked = 0; /* a refused watch: ask again on the next connection */
 	free(ex->check);
 	ex->check = NULL;
-	ex->on_check(ex, reply, err);
+	ex->on_check(ex, v, err);
+	verdict_unref(v);
 }
 
 /* "name":"value" or "name":["v1","v2"] for the fields called NAME. */
@@ -160,19 +163,19 @@ static long check_key(const struct exchange *ex, char *out, size_t size)
 	return o ? (long)(o - out) : -1;
 }
 
-int authz_ask(struct exchange *ex, jsonl_fn *fn)
+int authz_ask(struct exchange *ex, verdict_fn *fn)
 {
 	static char key[REUSE_KEY_MAX];
 	struct jw w = { 0 }, h = { 0 };
 	long klen = tt.o.reuse_max ? check_key(ex, key, sizeof key) : -1;
-	json_t *hit;
+	struct verdict *hit;
 	int r;
 
 	if (klen >= 0 && watch.live && (hit = reuse_get(key, (size_t)klen, loop_now_ms()))) {
 		tt.st.authz_reused++;
-		json_incref(hit);  /* FN may end the exchange, and a change the entry */
+		verdict_ref(hit);  /* FN may end the exchange, and a change the entry */
 		fn(ex, hit, NULL);
-		json_decref(hit);
+		verdict_unref(hit);
 		return 0;
 	}
 	jw_str(&w, "op", "check", 16);

@@ -258,8 +258,7 @@ static void filter_cookies(struct buf *b, const char *value, json_t *drop)
  * but those that must not pass, then ours. */
 static int build_head(struct exchange *ex, const char *path)
 {
-	json_t *strip = json_object_get(ex->verdict, "strip"), *set = json_object_get(ex->verdict, "set");
-	json_t *cookies = json_object_get(ex->verdict, "strip_cookies");
+	json_t *strip = ex->verdict->strip, *set = ex->verdict->set, *cookies = ex->verdict->strip_cookies;
 	const struct http_msg *m = &ex->req;
 	const char *host = m->host ? m->host : ex->c->default_name;
 	struct buf b;
@@ -379,7 +378,7 @@ static void upstream_path(char *out, size_t size, const struct origin *o, const 
 static void allowed(struct exchange *ex)
 {
 	const struct resource *r = site_by_resource(tt.site, ex->resource);
-	const char *norm = ex->v_path;
+	const char *norm = ex->verdict->path;
 	const char *query = strchr(ex->req.target, '?'), *why = NULL;
 	const struct route *rt;
 	char path[HTTP_LINE_MAX + 1100];
@@ -406,14 +405,10 @@ static void allowed(struct exchange *ex)
 		ex->send_continue = 1;
 }
 
-static void on_verdict(void *ctx, json_t *reply, const char *err)
+static void on_verdict(struct exchange *ex, struct verdict *v, const char *err)
 {
-	struct exchange *ex = ctx;
-	json_int_t status;
-	const char *decision, *resource;
-
-	if (!reply || !json_is_true(json_object_get(reply, "ok"))) {
-		const char *e = reply ? json_string_value(json_object_get(reply, "error")) : err;
+	if (!v || !v->ok) {
+		const char *e = v ? v->error : err;
 
 		log_warning("request %s: p2p-authz: %s: answering 503", ex->request_id, e ? e : "error");
 		tt.st.authz_unavailable++;
@@ -421,25 +416,20 @@ static void on_verdict(void *ctx, json_t *reply, const char *err)
 		client_kick(ex->c);
 		return;
 	}
-	ex->verdict = json_incref(reply);
-	status = json_integer_value(json_object_get(reply, "status"));
-	decision = ex->v_decision = json_string_value(json_object_get(reply, "decision"));
-	ex->v_path = json_string_value(json_object_get(reply, "path"));
-	ex->v_reason = json_string_value(json_object_get(reply, "reason"));
-	resource = json_string_value(json_object_get(reply, "resource"));
-	if (resource)
-		str_copy(ex->resource, sizeof ex->resource, resource);
-	if (decision && !strcmp(decision, "allow") && status == 200) {
+	ex->verdict = verdict_ref(v);
+	if (v->resource)
+		str_copy(ex->resource, sizeof ex->resource, v->resource);
+	if (v->allow && v->status == 200) {
 		if (ex->tcp)
 			ex->phase = PH_UPSTREAM;
 		else
 			allowed(ex);
 	} else {
-		const char *wa = json_string_value(json_object_get(reply, "www_authenticate"));
+		const char *wa = v->www_authenticate;
 
 		tt.st.denied++;
-		exchange_local(ex, status >= 400 && status <= 599 ? (int)status : 403, NULL);
-		if (wa && status == 401 && !strpbrk(wa, "\r\n"))
+		exchange_local(ex, v->status >= 400 && v->status <= 599 ? v->status : 403, NULL);
+		if (wa && v->status == 401 && !strpbrk(wa, "\r\n"))
 			set_local_header(ex, "WWW-Authenticate", wa);
 	}
 	client_kick(ex->c);
@@ -453,30 +443,36 @@ static void on_verdict(void *ctx, json_t *reply, const char *err)
  * Never in a program that is installed. */
 static void bench_allow(struct exchange *ex)
 {
-	static struct { char path[256]; json_t *v; } kept[16];
+	static struct { char path[256]; struct verdict *v; } kept[16];
 	static unsigned next;
 	const char *t = ex->req.target ? ex->req.target : "/", *q = strchr(t, '?');
 	size_t len = q ? (size_t)(q - t) : strlen(t);
-	json_t *v = NULL;
+	struct verdict *v = NULL;
 
 	for (size_t i = 0; i < sizeof kept / sizeof kept[0] && !v; i++)
 		if (kept[i].v && strlen(kept[i].path) == len && !memcmp(kept[i].path, t, len))
-			v = json_incref(kept[i].v);
-	if (!v && (v = json_pack("{s:b,s:s,s:i,s:s%}", "ok", 1, "decision", "allow", "status", 200,
-				 "path", t, len)) && len < sizeof kept[0].path) {
-		unsigned i = next++ % (sizeof kept / sizeof kept[0]);
+			v = verdict_ref(kept[i].v);
+	if (!v) {
+		json_t *reply = json_pack("{s:b,s:s,s:i,s:s%}", "ok", 1, "decision", "allow", "status", 200,
+					  "path", t, len);
 
-		json_decref(kept[i].v);
-		memcpy(kept[i].path, t, len);
-		kept[i].path[len] = '\0';
-		kept[i].v = json_incref(v);
+		v = reply ? verdict_new(reply) : NULL;
+		json_decref(reply);
+		if (v && len < sizeof kept[0].path) {
+			unsigned i = next++ % (sizeof kept / sizeof kept[0]);
+
+			verdict_unref(kept[i].v);
+			memcpy(kept[i].path, t, len);
+			kept[i].path[len] = '\0';
+			kept[i].v = verdict_ref(v);
+		}
 	}
 	ex->phase = PH_AUTHZ;
 	if (v)
 		on_verdict(ex, v, NULL);
 	else
 		exchange_local(ex, 500, "out of memory");
-	json_decref(v);
+	verdict_unref(v);
 }
 #endif
 
@@ -659,7 +655,7 @@ void exchange_finish(struct exchange *ex)
 	http_msg_free(&ex->req);
 	if (!ex->local)
 		http_msg_free(&ex->resp);
-	json_decref(ex->verdict);
+	verdict_unref(ex->verdict);
 	free(ex->check);
 	json_decref(ex->local_headers);
 	free(ex->up_head);

@@ -16,7 +16,7 @@
 
 struct entry {
 	uint64_t hash, expires;
-	json_t *verdict;
+	struct verdict *verdict;
 	struct entry *next_in_bucket, *older, *newer;
 	size_t len;
 	char key[];
@@ -79,12 +79,12 @@ static void unlink_entry(struct entry *e)
 		e->newer->older = e->older;
 	else
 		rt.newest = e->older;
-	json_decref(e->verdict);
+	verdict_unref(e->verdict);
 	free(e);
 	rt.n--;
 }
 
-json_t *reuse_get(const char *key, size_t len, uint64_t now_ms)
+struct verdict *reuse_get(const char *key, size_t len, uint64_t now_ms)
 {
 	uint64_t h;
 
@@ -103,7 +103,7 @@ json_t *reuse_get(const char *key, size_t len, uint64_t now_ms)
 	return NULL;
 }
 
-void reuse_put(const char *key, size_t len, json_t *verdict, uint64_t expires_ms)
+void reuse_put(const char *key, size_t len, struct verdict *verdict, uint64_t expires_ms)
 {
 	struct entry *e;
 	uint64_t h;
@@ -122,7 +122,7 @@ void reuse_put(const char *key, size_t len, json_t *verdict, uint64_t expires_ms
 		return; /* not kept: the next such request is asked */
 	e->hash = h;
 	e->expires = expires_ms;
-	e->verdict = json_incref(verdict);
+	e->verdict = verdict_ref(verdict);
 	e->len = len;
 	memcpy(e->key, key, len);
 	e->next_in_bucket = rt.buckets[h & (rt.nbuckets - 1)];

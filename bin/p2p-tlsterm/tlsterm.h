@@ -380,6 +380,36 @@ void client_sweep(uint64_t now);
 void clients_close_all(void);
 size_t clients_open(void);
 
+/* ---- verdict.c: p2p-authz's answer, looked at once ---- */
+
+/* The members of a check's reply (p2p-ipc(7)) that requests read, looked
+ * up when it comes; the strings and JSON values are REPLY's. Shared by
+ * the requests a kept verdict serves (reuse.c), hence counted. */
+struct verdict {
+	unsigned refs;
+	json_t *reply;
+	int ok;                         /* "ok":true */
+	int status;                     /* 0 when missing or out of range */
+	int allow;                      /* "decision":"allow" */
+	const char *decision, *path, *reason, *resource, *rule, *error, *www_authenticate;
+	json_t *identity, *strip, *set, *strip_cookies;
+	/* the audit record's members from the identity to the reason, for a
+	 * request allowed and forwarded, as written for the first such request
+	 * (audit-client.c): NULL until then */
+	char *audit_allow;
+	size_t audit_allow_len;
+};
+
+/* A verdict for REPLY (a reference to it is taken), or NULL: no memory. */
+struct verdict *verdict_new(json_t *reply);
+struct verdict *verdict_ref(struct verdict *v);
+void verdict_unref(struct verdict *v);
+
+struct exchange;
+/* V is the verdict (the callee takes a reference to keep it), or NULL with
+ * ERR saying why there is none. */
+typedef void verdict_fn(struct exchange *ex, struct verdict *v, const char *err);
+
 /* ---- proxy.c: one request ---- */
 
 enum phase { PH_AUTHZ, PH_UPSTREAM, PH_DONE };
@@ -393,13 +423,10 @@ struct exchange {
 	struct origin up_origin;
 	char *up_head;                  /* the head for the upstream */
 	size_t up_head_len;
-	json_t *verdict;                /* p2p-authz's reply */
-	/* its members looked at more than once, looked up once (on_verdict):
-	 * the path as p2p-authz normalised it, the decision, the reason */
-	const char *v_path, *v_decision, *v_reason;
+	struct verdict *verdict;        /* p2p-authz's answer, NULL before it */
 	char *check;                    /* the check sent to p2p-authz, kept to reuse its answer */
 	size_t check_len;
-	jsonl_fn *on_check;
+	verdict_fn *on_check;
 	struct upstream *up;
 	/* the request's body, decoded (or a tunnel's bytes toward the upstream) */
 	struct buf reqb;
@@ -493,7 +520,7 @@ int audit_available(void);
 void audit_exchange(struct exchange *ex);
 /* Ask p2p-authz about EX; FN hears the verdict, at once when a decision
  * for the very same check may be reused (reuse.c). 0, or -1: unreachable. */
-int authz_ask(struct exchange *ex, jsonl_fn *fn);
+int authz_ask(struct exchange *ex, verdict_fn *fn);
 /* The verdicts kept (status) and whether p2p-authz tells us of changes. */
 size_t authz_reuse_entries(void);
 int authz_watching(void);
@@ -504,8 +531,8 @@ int authz_watching(void);
  * each until its reuse_ms ends or p2p-authz says its decisions changed. */
 #define REUSE_KEY_MAX 8192
 void reuse_init(size_t max);
-json_t *reuse_get(const char *key, size_t len, uint64_t now_ms);   /* borrowed */
-void reuse_put(const char *key, size_t len, json_t *verdict, uint64_t expires_ms);
+struct verdict *reuse_get(const char *key, size_t len, uint64_t now_ms);   /* borrowed */
+void reuse_put(const char *key, size_t len, struct verdict *v, uint64_t expires_ms);
 void reuse_clear(void);
 size_t reuse_size(void);
 

@@ -277,7 +277,7 @@ check "the audit chain verifies" p2p-audit -V "$T/audit"
 A=$T/audit/audit.log
 check "alice's allowed request: user, auth, route, status, bytes, duration, upstream" \
 	jqf -s 'any(.[]; .type == "request" and .resource == "apps" and .method == "GET" and .path == "/alice/notes"
-		and .query == "q=1" and .user == "alice" and .auth == "jwt" and .decision == "allow" and .status == 200
+		and .query == "q=1" and .user == "alice" and .groups == ["eng"] and .auth == "jwt" and .decision == "allow" and .status == 200
 		and .rule == "apps/routes/2" and .bytes_out > 0 and .bytes_in == 0 and (.duration_ms | type == "number")
 		and .upstream == ("http://127.0.0.1:'"$APP_ALICE"'") and (.src | startswith("127.0.0.1:")) and (.request_id | length) > 0)' "$A"
 check "bob's denied request: 403, deny, his name" \
@@ -285,7 +285,9 @@ check "bob's denied request: 403, deny, his name" \
 check "the anonymous one: 401" jqf -s 'any(.[]; .path == "/alice/notes" and .status == 401 and (has("user") | not))' "$A"
 check "alice-laptop's WireGuard identity" \
 	jqf -s 'any(.[]; .path == "/ops/x" and .client == "alice-laptop" and .auth == "wireguard" and .status == 200)' "$A"
-check "the 502 is recorded as such" jqf -s 'any(.[]; .path == "/bob/" and .status == 502 and .user == "bob")' "$A"
+check "the 502 is recorded as such: a deny, with why it failed here, not the policy's reason" \
+	jqf -s 'any(.[]; .path == "/bob/" and .status == 502 and .user == "bob" and .decision == "deny"
+		and .rule == "apps/routes/3" and (.reason | test("connect|refused")))' "$A"
 check "no warning or error from p2p-tlsterm but the expected ones" \
 	sh -c '! grep -E "^p2p-tlsterm: (error|fatal|warning): " "$1" | grep -v -e broken.crt -e "audit.sock" -e "authz.sock" -e "without audit records" -e "p2p-audit cannot be reached"' sh "$LOG"
 finish

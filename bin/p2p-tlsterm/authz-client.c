@@ -16,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "decimal.h"
 #include "log.h"
 #include "tlsterm.h"
 
@@ -129,16 +128,23 @@ static char *key_field(char *o, const char *end, const char *p, size_t n)
 	return o + 4 + n;
 }
 
-/* The fields called NAME: their count, then each value. */
-static char *key_fields(char *o, const char *end, const struct http_msg *m, const char *name)
+/* Each Authorization and Cookie field in the order they came, as a tag
+ * ("a" or "c") and the value, both with their lengths: the tags keep the
+ * two lists apart, so equal keys mean equal lists. One pass, the lengths
+ * of the names compared first. */
+static char *key_credentials(char *o, const char *end, const struct http_msg *m)
 {
-	char count[24];
-	size_t n = http_count(m, name);
+	for (size_t i = 0; o && i < m->nh; i++) {
+		const struct header *h = &m->h[i];
+		const char *tag = h->name_len == 13 && !strncasecmp(h->name, "authorization", 13) ? "a"
+				  : h->name_len == 6 && !strncasecmp(h->name, "cookie", 6) ? "c"
+				  : NULL;
 
-	o = key_field(o, end, count, (size_t)(decimal_u64(count, n) - count));
-	for (size_t i = 0; o && i < m->nh; i++)
-		if (!strcasecmp(m->h[i].name, name))
-			o = key_field(o, end, m->h[i].value, m->h[i].value_len);
+		if (tag) {
+			o = key_field(o, end, tag, 1);
+			o = key_field(o, end, h->value, h->value_len);
+		}
+	}
 	return o;
 }
 
@@ -158,8 +164,7 @@ static long check_key(const struct exchange *ex, char *out, size_t size)
 	o = key_field(o, end, ex->req.method, strlen(ex->req.method));
 	o = key_field(o, end, ex->req.target, strlen(ex->req.target));
 	o = key_field(o, end, ex->c->peer_ip, strlen(ex->c->peer_ip));
-	o = key_fields(o, end, &ex->req, "authorization");
-	o = key_fields(o, end, &ex->req, "cookie");
+	o = key_credentials(o, end, &ex->req);
 	return o ? (long)(o - out) : -1;
 }
 

@@ -24,7 +24,8 @@
 # Every server (both proxies, the upstream, p2p-mapd, p2p-authz, p2p-audit)
 # runs on the last core and the load tools on the first (taskset), so a
 # proxy's figure is what one core does with everything it needs. Each
-# figure is the best of BENCH_ROUNDS rounds, the proxies taking turns; the
+# figure is the best of BENCH_ROUNDS (6) rounds, the proxies taking turns
+# (in the other order every second round); the
 # ratios and costs are also given as the median of the rounds' own ratios
 # ("paired"), each round measuring both sides a few seconds apart, which a
 # shared machine's slow minutes disturb less than the best of each side.
@@ -35,7 +36,7 @@ set -u
 PATH="$P2P_BUILD/bin:$PATH"
 requests=${BENCH_REQUESTS:-40000}
 conns=${BENCH_CONNS:-16}
-rounds=${BENCH_ROUNDS:-5}
+rounds=${BENCH_ROUNDS:-6}
 seconds=${BENCH_SECONDS:-4}
 idle=${BENCH_IDLE:-1000}
 
@@ -213,12 +214,23 @@ if [ -n "${BENCH_CPU:-}" ]; then
 fi
 r=0
 while [ "$r" -lt "$rounds" ]; do
-	measured ct1 "$with_checks" rps "$T_URL" --h1 >"$dir/fig"; t1=$(cat "$dir/fig")
-	n1=$(rps "$N_URL" --h1)
-	measured cx1 "$without_checks" rps "$X_URL" --h1 >"$dir/fig"; x1=$(cat "$dir/fig")
-	measured ct2 "$with_checks" rps "$T_URL" -m 10 >"$dir/fig"; t2=$(cat "$dir/fig")
-	n2=$(rps "$N_URL" -m 10)
-	measured cx2 "$without_checks" rps "$X_URL" -m 10 >"$dir/fig"; x2=$(cat "$dir/fig")
+	# the three servers in turn, in the other order every second round, so
+	# that a machine getting faster or slower within a round favours none
+	if [ $((r % 2)) -eq 0 ]; then
+		measured ct1 "$with_checks" rps "$T_URL" --h1 >"$dir/fig"; t1=$(cat "$dir/fig")
+		n1=$(rps "$N_URL" --h1)
+		measured cx1 "$without_checks" rps "$X_URL" --h1 >"$dir/fig"; x1=$(cat "$dir/fig")
+		measured ct2 "$with_checks" rps "$T_URL" -m 10 >"$dir/fig"; t2=$(cat "$dir/fig")
+		n2=$(rps "$N_URL" -m 10)
+		measured cx2 "$without_checks" rps "$X_URL" -m 10 >"$dir/fig"; x2=$(cat "$dir/fig")
+	else
+		measured cx1 "$without_checks" rps "$X_URL" --h1 >"$dir/fig"; x1=$(cat "$dir/fig")
+		n1=$(rps "$N_URL" --h1)
+		measured ct1 "$with_checks" rps "$T_URL" --h1 >"$dir/fig"; t1=$(cat "$dir/fig")
+		measured cx2 "$without_checks" rps "$X_URL" -m 10 >"$dir/fig"; x2=$(cat "$dir/fig")
+		n2=$(rps "$N_URL" -m 10)
+		measured ct2 "$with_checks" rps "$T_URL" -m 10 >"$dir/fig"; t2=$(cat "$dir/fig")
+	fi
 	ths=$(handshakes "127.77.2.1:$PT") nhs=$(handshakes "127.0.0.1:$PN")
 	for v in t_h1:$t1 n_h1:$n1 x_h1:$x1 t_h2:$t2 n_h2:$n2 x_h2:$x2 t_hs:$ths n_hs:$nhs; do
 		best "${v%%:*}" "${v#*:}"

@@ -197,12 +197,14 @@ static int token_ok(const char *s, int method)
 	return 1;
 }
 
+/* An address with its port (as p2p-tlsterm writes it: looked for first,
+ * as addr_parse() would refuse it only after inet_pton() has) or without. */
 static int src_ok(const char *s)
 {
 	struct addr a;
 	uint16_t port;
 
-	return addr_parse(s, &a) == 0 || endpoint_parse(s, &a, &port) == 0;
+	return endpoint_parse(s, &a, &port) == 0 || addr_parse(s, &a) == 0;
 }
 
 static const struct field *find_field(const char *name)

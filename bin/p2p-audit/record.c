@@ -767,11 +767,10 @@ static int plain_count(struct scan *s, struct span *out, long long *value)
 	return 1;
 }
 
-static int span_is(const struct span *sp, const char *text)
-{
-	/* strncmp stops at TEXT's end: a span holds no NUL */
-	return strncmp(text, sp->p, sp->len) == 0 && text[sp->len] == '\0';
-}
+/* Whether the span SP holds the string literal LIT: its length first, then
+ * its bytes, compared inline (a call to strncmp for each was a tenth of
+ * the reader's time). */
+#define SPAN_IS(sp, lit) ((sp)->len == sizeof lit - 1 && memcmp((sp)->p, lit, sizeof lit - 1) == 0)
 
 static int span_token_ok(const struct span *sp, int method)
 {
@@ -816,10 +815,9 @@ static int plain_member(struct scan *s, const struct field *f, struct span *v)
 		return 0;
 	switch (f->kind) {
 	case K_TYPE:
-		return span_is(v, "request") || span_is(v, "session.start") ||
-		       span_is(v, "session.end");
+		return SPAN_IS(v, "request") || SPAN_IS(v, "session.start") || SPAN_IS(v, "session.end");
 	case K_DECISION:
-		return span_is(v, "allow") || span_is(v, "deny");
+		return SPAN_IS(v, "allow") || SPAN_IS(v, "deny");
 	case K_TIME:
 	case K_SRC:
 		if (v->len >= sizeof buf)
@@ -858,6 +856,27 @@ static const struct field *find_field_span(const struct span *key, size_t from, 
 	return NULL;
 }
 
+/* The key at S when it is the name of a field after *INDEX, as a sender
+ * writing in the file's order has it: that field (*INDEX its place), S
+ * past the key; NULL, S unmoved, when it is not (then the key is read and
+ * looked for). A field's name has no byte to escape, so a key whose bytes
+ * between the quotes equal it is that field's. */
+static const struct field *next_key(struct scan *s, size_t *index)
+{
+	skip_space(s);
+	for (size_t i = (*index + 1) % NFIELDS; i < NFIELDS; i++) {
+		size_t n = fields[i].len;
+
+		if ((size_t)(s->end - s->p) >= n + 2 && s->p[n + 1] == '"' && s->p[0] == '"' &&
+		    memcmp(s->p + 1, fields[i].name, n) == 0) {
+			s->p += n + 2;
+			*index = i;
+			return &fields[i];
+		}
+	}
+	return NULL;
+}
+
 /* The record object at S into OUT (the members in the file's order,
  * compact, no braces): 1, or 0 to decline. OUT has room for as many bytes
  * as the input has left: the output is never longer. */
@@ -878,8 +897,10 @@ static int plain_record(struct scan *s, char *out, size_t *outlen)
 		const struct field *f;
 		size_t last = i;
 
-		if (!plain_string(s, &key) || !(f = find_field_span(&key, i + 1, &i)) || (seen >> i & 1) ||
-		    !take(s, ':') || !plain_member(s, f, &v[i]))
+		if (!(f = next_key(s, &i)) &&
+		    (!plain_string(s, &key) || !(f = find_field_span(&key, i + 1, &i))))
+			return 0;
+		if ((seen >> i & 1) || !take(s, ':') || !plain_member(s, f, &v[i]))
 			return 0;
 		in_order &= seen == 0 || i > last;
 		seen |= 1u << i;
@@ -889,7 +910,7 @@ static int plain_record(struct scan *s, char *out, size_t *outlen)
 	/* check_required(): type, resource and decision; a request's method
 	 * and path */
 	if ((seen & ALWAYS) != ALWAYS ||
-	    (span_is(&v[F_TYPE], "request") && (seen & REQUEST) != REQUEST))
+	    (SPAN_IS(&v[F_TYPE], "request") && (seen & REQUEST) != REQUEST))
 		return 0;
 	if (in_order && !s->spaced) {
 		/* compact, in the file's order (p2p-tlsterm's records): what
@@ -986,15 +1007,15 @@ int record_quick_request(const char *line, size_t len, struct record_request *r,
 	do {
 		if (!plain_string(&s, &key) || !take(&s, ':'))
 			return 0;
-		if (span_is(&key, "id") && !seen_id) {
+		if (SPAN_IS(&key, "id") && !seen_id) {
 			if (!plain_id(&s, r))
 				return 0;
 			seen_id = 1;
-		} else if (span_is(&key, "op") && !seen_op) {
-			if (!plain_string(&s, &op) || !span_is(&op, "log"))
+		} else if (SPAN_IS(&key, "op") && !seen_op) {
+			if (!plain_string(&s, &op) || !SPAN_IS(&op, "log"))
 				return 0;
 			seen_op = 1;
-		} else if (span_is(&key, "record") && !seen_record) {
+		} else if (SPAN_IS(&key, "record") && !seen_record) {
 			if (!plain_record(&s, body, &r->bodylen))
 				return 0;
 			seen_record = 1;

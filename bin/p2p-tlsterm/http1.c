@@ -14,11 +14,35 @@
 
 #include "tlsterm.h"
 
+/* What each byte may be in a head, looked up once a byte: T a tchar (of a
+ * token: a method, a field name), V a byte of a field value (field-vchar,
+ * SP, HTAB and obs-text: no controls, no DEL). */
+#define T 1
+#define V 2
+static const unsigned char head_byte[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, V, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	V, V|T, V, V|T, V|T, V|T, V|T, V|T, V, V, V|T, V|T, V, V|T, V|T, V,
+	V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V, V, V, V, V, V,
+	V, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T,
+	V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V, V, V, V|T, V|T,
+	V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T,
+	V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V|T, V, V|T, V, V|T, 0,
+	V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+	V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+	V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+	V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+	V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+	V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+	V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+	V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+};
+#undef T
+#undef V
+
 static int is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return 1;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return head_byte[c] & 1;
 }
 
 static int is_hex(unsigned char c, unsigned *v)
@@ -34,10 +58,9 @@ static int is_hex(unsigned char c, unsigned *v)
 	return 1;
 }
 
-/* field-vchar, SP, HTAB and obs-text: no controls, no DEL */
 static int is_value_char(unsigned char c)
 {
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
+	return head_byte[c] & 2;
 }
 
 void http_msg_free(struct http_msg *m)
@@ -196,13 +219,16 @@ const char *http_reason(int status)
  * ended yet, -1 on a bare LF (a line must end in CRLF). */
 static long head_end(const char *d, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (d[i] != '\n')
-			continue;
+	const char *nl = d, *end = d + len;
+
+	while ((nl = memchr(nl, '\n', (size_t)(end - nl))) != NULL) {
+		size_t i = (size_t)(nl - d);
+
 		if (i == 0 || d[i - 1] != '\r')
 			return -1;
 		if (i >= 3 && d[i - 2] == '\n' && d[i - 3] == '\r')
 			return (long)(i + 1);
+		nl++;
 	}
 	return 0;
 }
@@ -240,12 +266,11 @@ static int parse_fields(struct http_msg *m, char *p, int *status, const char **w
 		while (*p == ' ' || *p == '\t')
 			p++;
 		v = p;
-		while (*p != '\r' && *p != '\n') {
-			if (!is_value_char((unsigned char)*p)) {
-				*why = "a control character in a field value";
-				return -1;
-			}
+		while (is_value_char((unsigned char)*p))
 			p++;
+		if (*p != '\r' && *p != '\n') {
+			*why = "a control character in a field value";
+			return -1;
 		}
 		if (p[0] != '\r' || p[1] != '\n') {
 			*why = "a bare CR or LF";

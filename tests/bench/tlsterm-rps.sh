@@ -236,6 +236,7 @@ while [ "$r" -lt "$rounds" ]; do
 		best "${v%%:*}" "${v#*:}"
 	done
 	echo "$t1 $n1 $x1 $t2 $n2 $x2 $ths $nhs $ct1 $cx1 $ct2 $cx2" >>"$dir/rounds"
+	say "round $((r + 1)): HTTPS/1.1 with $t1, nginx $n1, without $x1 req/s; HTTP/2 with $t2, nginx $n2, without $x2; handshakes $ths, nginx $nhs; servers' CPU ticks with/without: HTTPS/1.1 $ct1/$cx1, HTTP/2 $ct2/$cx2"
 	r=$((r + 1))
 done
 

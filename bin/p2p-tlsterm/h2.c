@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "decimal.h"
 #include "log.h"
 #include "tlsterm.h"
 
@@ -287,13 +288,13 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *out, size_t le
 static int submit(struct h2conn *h, struct exchange *ex)
 {
 	nghttp2_nv nv[HTTP_HEADERS_MAX + 8];
-	char status[8], lower[HTTP_HEAD_MAX + 1024], clen[32];
+	char status[24], lower[HTTP_HEAD_MAX + 1024], clen[24];
 	size_t n = 0, used = 0;
 	nghttp2_data_provider prd = { .source.ptr = ex, .read_callback = read_body };
 	int has_body;
 
-	snprintf(status, sizeof status, "%d", ex->status);
-	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, strlen(status), 0 };
+	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7,
+				(size_t)(decimal_i64(status, ex->status) - status), 0 };
 	if (ex->local) {
 		const char *k;
 		json_t *v;
@@ -309,8 +310,8 @@ static int submit(struct h2conn *h, struct exchange *ex)
 						strlen(json_string_value(v)), 0 };
 			used += kl;
 		}
-		snprintf(clen, sizeof clen, "%zu", buf_len(&ex->respb));
-		nv[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)clen, 14, strlen(clen), 0 };
+		nv[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)clen, 14,
+					(size_t)(decimal_u64(clen, buf_len(&ex->respb)) - clen), 0 };
 		has_body = buf_len(&ex->respb) > 0;
 	} else {
 		const struct http_msg *m = &ex->resp;

@@ -65,9 +65,9 @@ static uint64_t hash_of(const char *key, size_t len)
 		h = (h ^ w) * k;
 		h ^= h >> 29;
 	}
-	w = (uint64_t)len << 56;
-	memcpy(&w, key, len);   /* the bytes left, below the length */
-	h = (h ^ w) * k;
+	w = 0;
+	memcpy(&w, key, len);   /* the bytes left, fewer than eight */
+	h = (h ^ w ^ (uint64_t)len << 56) * k;
 	return h ^ (h >> 32);
 }
 

@@ -352,12 +352,13 @@ static int flush_out(struct upstream *up)
 		up->shut_wr = 1;
 		moved = 1;
 	}
-	/* An HTTP/2 stream's request just went out: its answer is there only
-	 * if the upstream ran in between, which it mostly has not (the other
-	 * streams' requests are written in the same turn), so it is read when
-	 * epoll says so rather than tried at once, which mostly costs a read
-	 * that finds nothing. */
-	if (moved && !buf_len(&up->out) && up->ex->c->h2c && !up->got_response_bytes)
+	/* A request just went out: its answer is there only if the upstream
+	 * ran in between, which it mostly has not (it shares the core, and the
+	 * other clients' requests are written in the same turn), so it is read
+	 * when epoll says so rather than tried at once, which mostly costs a
+	 * read that finds nothing. Not for tunnels: their bytes flow both ways
+	 * at once. */
+	if (moved && !buf_len(&up->out) && !up->ex->tunnel && !up->ex->tcp && !up->got_response_bytes)
 		up->io.drained = io_drained(&up->io, 0, 1);
 	return moved;
 }

@@ -391,7 +391,7 @@ struct verdict {
 	int ok;                         /* "ok":true */
 	int status;                     /* 0 when missing or out of range */
 	int allow;                      /* "decision":"allow" */
-	const char *decision, *path, *reason, *resource, *rule, *error, *www_authenticate;
+	const char *path, *reason, *resource, *rule, *error, *www_authenticate;
 	json_t *identity, *strip, *set, *strip_cookies;
 	/* the audit record's members from the identity to the reason, for a
 	 * request allowed and forwarded, as written for the first such request

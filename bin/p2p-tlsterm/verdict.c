@@ -17,6 +17,7 @@ static const char *member(json_t *o, const char *key)
 struct verdict *verdict_new(json_t *reply)
 {
 	struct verdict *v = calloc(1, sizeof *v);
+	const char *decision;
 	json_t *status;
 
 	if (!v)
@@ -28,8 +29,8 @@ struct verdict *verdict_new(json_t *reply)
 	v->status = json_is_integer(status) && json_integer_value(status) >= 0 &&
 			    json_integer_value(status) <= 999
 		    ? (int)json_integer_value(status) : 0;
-	v->decision = member(reply, "decision");
-	v->allow = v->decision && !strcmp(v->decision, "allow");
+	decision = member(reply, "decision");
+	v->allow = decision && !strcmp(decision, "allow");
 	v->path = member(reply, "path");
 	v->reason = member(reply, "reason");
 	v->resource = member(reply, "resource");

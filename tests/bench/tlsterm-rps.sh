@@ -212,25 +212,30 @@ if [ -n "${BENCH_CPU:-}" ]; then
 	rps "$X_URL" --h1 >&2
 	echo "cpu ticks: tlsterm without checks $(($(cpu "$pid_nochecks") - x0))" >&2
 fi
+# trio N ORDER OPTIONS...: p2p-tlsterm (t), nginx (n) and p2p-tlsterm
+# without checks (x) in ORDER, with the h2load OPTIONS of protocol N (1
+# HTTPS/1.1, 2 HTTP/2): their req/s in tN, nN, xN, the CPU of the servers
+# behind each p2p-tlsterm in ctN, cxN
+trio() {
+	_proto=$1 _order=$2
+	shift 2
+	for _who in $_order; do
+		case $_who in
+		t) measured "ct$_proto" "$with_checks" rps "$T_URL" "$@" >"$dir/fig" ;;
+		x) measured "cx$_proto" "$without_checks" rps "$X_URL" "$@" >"$dir/fig" ;;
+		n) rps "$N_URL" "$@" >"$dir/fig" ;;
+		esac
+		eval "$_who$_proto=\$(cat \"\$dir/fig\")"
+	done
+}
 r=0
 while [ "$r" -lt "$rounds" ]; do
 	# the three servers in turn, in the other order every second round, so
 	# that a machine getting faster or slower within a round favours none
-	if [ $((r % 2)) -eq 0 ]; then
-		measured ct1 "$with_checks" rps "$T_URL" --h1 >"$dir/fig"; t1=$(cat "$dir/fig")
-		n1=$(rps "$N_URL" --h1)
-		measured cx1 "$without_checks" rps "$X_URL" --h1 >"$dir/fig"; x1=$(cat "$dir/fig")
-		measured ct2 "$with_checks" rps "$T_URL" -m 10 >"$dir/fig"; t2=$(cat "$dir/fig")
-		n2=$(rps "$N_URL" -m 10)
-		measured cx2 "$without_checks" rps "$X_URL" -m 10 >"$dir/fig"; x2=$(cat "$dir/fig")
-	else
-		measured cx1 "$without_checks" rps "$X_URL" --h1 >"$dir/fig"; x1=$(cat "$dir/fig")
-		n1=$(rps "$N_URL" --h1)
-		measured ct1 "$with_checks" rps "$T_URL" --h1 >"$dir/fig"; t1=$(cat "$dir/fig")
-		measured cx2 "$without_checks" rps "$X_URL" -m 10 >"$dir/fig"; x2=$(cat "$dir/fig")
-		n2=$(rps "$N_URL" -m 10)
-		measured ct2 "$with_checks" rps "$T_URL" -m 10 >"$dir/fig"; t2=$(cat "$dir/fig")
-	fi
+	order="t n x"
+	[ $((r % 2)) -eq 0 ] || order="x n t"
+	trio 1 "$order" --h1
+	trio 2 "$order" -m 10
 	ths=$(handshakes "127.77.2.1:$PT") nhs=$(handshakes "127.0.0.1:$PN")
 	for v in t_h1:$t1 n_h1:$n1 x_h1:$x1 t_h2:$t2 n_h2:$n2 x_h2:$x2 t_hs:$ths n_hs:$nhs; do
 		best "${v%%:*}" "${v#*:}"

@@ -175,10 +175,18 @@ best() { # NAME VALUE: keep the highest in $dir/NAME
 	if [ ! -s "$dir/$1" ] || [ "$2" -gt "$(cat "$dir/$1")" ]; then echo "$2" >"$dir/$1"; fi
 }
 T_URL="https://127.77.2.1:$PT/" N_URL="https://127.0.0.1:$PN/" X_URL="https://127.77.2.1:$PX/"
-cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # clock ticks
-# The CPU the servers behind one proxy spent, in clock ticks: what policy
-# and audit cost on the same load, measured without the load tool's noise
-# (both runs serve the same number of requests).
+# The CPU time of process $1 in nanoseconds: the scheduler's own count
+# (/proc/PID/schedstat), where the clock ticks of /proc/PID/stat would be
+# 10 ms steps, a few per cent of a run; the ticks where there is none.
+if [ -r "/proc/$$/schedstat" ]; then
+	cpu() { read -r _ns _rest <"/proc/$1/schedstat" && echo "$_ns"; }
+else
+	tick_ns=$((1000000000 / $(getconf CLK_TCK)))
+	cpu() { awk -v t="$tick_ns" '{ printf("%.0f\n", ($14 + $15) * t) }' "/proc/$1/stat"; }
+fi
+# The CPU the servers behind one proxy spent: what policy and audit cost on
+# the same load, measured without the load tool's noise (both runs serve
+# the same number of requests).
 up_worker=$(pgrep -P "$(cat "$dir/nginx-up/nginx.pid")" | head -n 1)
 [ -n "$up_worker" ] || die "no worker of the upstream nginx"
 servers_cpu() { # PID...
@@ -187,7 +195,7 @@ servers_cpu() { # PID...
 	echo "$_s"
 }
 with_checks="$pid_tlsterm $pid_authz $pid_audit $up_worker" without_checks="$pid_nochecks $up_worker"
-measured() { # VAR PIDS COMMAND...: run COMMAND (its figure on stdout), VAR = the PIDS' ticks
+measured() { # VAR PIDS COMMAND...: run COMMAND (its figure on stdout), VAR = the PIDS' CPU (ns)
 	_var=$1 _pids=$2
 	shift 2
 	_c0=$(servers_cpu $_pids)
@@ -207,27 +215,32 @@ if [ -n "${BENCH_CPU:-}" ]; then
 	fi
 	rps "$T_URL" --h1 >&2
 	[ -z "${BENCH_PERF:-}" ] || { kill -INT "$perfpid"; wait "$perfpid"; }
-	echo "cpu ticks: tlsterm $(($(cpu "$pid_tlsterm") - a0)) authz $(($(cpu "$pid_authz") - b0)) audit $(($(cpu "$pid_audit") - c0))" >&2
+	echo "cpu ns: tlsterm $(($(cpu "$pid_tlsterm") - a0)) authz $(($(cpu "$pid_authz") - b0)) audit $(($(cpu "$pid_audit") - c0))" >&2
 	x0=$(cpu "$pid_nochecks")
 	rps "$X_URL" --h1 >&2
-	echo "cpu ticks: tlsterm without checks $(($(cpu "$pid_nochecks") - x0))" >&2
+	echo "cpu ns: tlsterm without checks $(($(cpu "$pid_nochecks") - x0))" >&2
 fi
 # trio N ORDER OPTIONS...: p2p-tlsterm (t), nginx (n) and p2p-tlsterm
 # without checks (x) in ORDER, with the h2load OPTIONS of protocol N (1
 # HTTPS/1.1, 2 HTTP/2): their req/s in tN, nN, xN, the CPU of the servers
-# behind each p2p-tlsterm in ctN, cxN
+# behind each p2p-tlsterm in ctN, cxN (ns), p2p-audit's part of ctN in caN
 trio() {
 	_proto=$1 _order=$2
 	shift 2
 	for _who in $_order; do
 		case $_who in
-		t) measured "ct$_proto" "$with_checks" rps "$T_URL" "$@" >"$dir/fig" ;;
+		t)
+			_a0=$(cpu "$pid_audit")
+			measured "ct$_proto" "$with_checks" rps "$T_URL" "$@" >"$dir/fig"
+			eval "ca$_proto=\$((\$(cpu \"\$pid_audit\") - _a0))"
+			;;
 		x) measured "cx$_proto" "$without_checks" rps "$X_URL" "$@" >"$dir/fig" ;;
 		n) rps "$N_URL" "$@" >"$dir/fig" ;;
 		esac
 		eval "$_who$_proto=\$(cat \"\$dir/fig\")"
 	done
 }
+us() { awk -v ns="$1" -v n="$requests" 'BEGIN { printf("%.1f", ns / n / 1000) }'; }   # NS: a request, in us
 r=0
 while [ "$r" -lt "$rounds" ]; do
 	# the three servers in turn, in the other order every second round, so
@@ -240,8 +253,8 @@ while [ "$r" -lt "$rounds" ]; do
 	for v in t_h1:$t1 n_h1:$n1 x_h1:$x1 t_h2:$t2 n_h2:$n2 x_h2:$x2 t_hs:$ths n_hs:$nhs; do
 		best "${v%%:*}" "${v#*:}"
 	done
-	echo "$t1 $n1 $x1 $t2 $n2 $x2 $ths $nhs $ct1 $cx1 $ct2 $cx2" >>"$dir/rounds"
-	say "round $((r + 1)): HTTPS/1.1 with $t1, nginx $n1, without $x1 req/s; HTTP/2 with $t2, nginx $n2, without $x2; handshakes $ths, nginx $nhs; servers' CPU ticks with/without: HTTPS/1.1 $ct1/$cx1, HTTP/2 $ct2/$cx2"
+	echo "$t1 $n1 $x1 $t2 $n2 $x2 $ths $nhs $ct1 $cx1 $ct2 $cx2 $ca1 $ca2" >>"$dir/rounds"
+	say "round $((r + 1)): HTTPS/1.1 with $t1, nginx $n1, without $x1 req/s; HTTP/2 with $t2, nginx $n2, without $x2; handshakes $ths, nginx $nhs; servers' CPU a request with/without (p2p-audit's part): HTTPS/1.1 $(us "$ct1")/$(us "$cx1") ($(us "$ca1")) us, HTTP/2 $(us "$ct2")/$(us "$cx2") ($(us "$ca2")) us"
 	r=$((r + 1))
 done
 
@@ -256,11 +269,15 @@ n_idle=$(idle_kib "$nginx_worker" "$PN" 127.0.0.1) || die "idle connections to n
 
 ratio() { echo "scale=2; $1 / $2" | bc; }
 # paired A B: the median over the rounds of column A / column B (ratio), of
-# 100 * (1 - A / B) (cost: requests/s with A, without B), or of
-# 100 * (1 - B / A) (cpucost: CPU with A, without B), from $dir/rounds
-paired() { # ratio|cost A B
-	awk -v kind="$1" -v a="$2" -v b="$3" '{
-		v[NR] = kind == "ratio" ? $a / $b : kind == "cost" ? 100 * (1 - $a / $b) : 100 * (1 - $b / $a)
+# 100 * (1 - A / B) (cost: requests/s with A, without B), of
+# 100 * (1 - B / A) (cpucost: CPU with A, without B), or of column A in us
+# a request (us: CPU in ns), from $dir/rounds
+paired() { # ratio|cost|cpucost|us A [B]
+	awk -v kind="$1" -v a="$2" -v b="${3:-0}" -v n="$requests" '{
+		if (kind == "ratio") v[NR] = $a / $b
+		else if (kind == "cost") v[NR] = 100 * (1 - $a / $b)
+		else if (kind == "us") v[NR] = $a / n / 1000
+		else v[NR] = 100 * (1 - $b / $a)
 	} END {
 		for (i = 1; i <= NR; i++) for (j = i + 1; j <= NR; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
@@ -276,5 +293,5 @@ echo "tlsterm-rps: policy + audit: HTTPS/1.1 $(cat "$dir/x_h1") req/s without, $
 echo "tlsterm-rps: without policy + audit against nginx: HTTPS/1.1 ratio $(ratio "$(cat "$dir/x_h1")" "$(cat "$dir/n_h1")"), HTTP/2 ratio $(ratio "$(cat "$dir/x_h2")" "$(cat "$dir/n_h2")")"
 echo "tlsterm-rps: memory per idle kept-alive TLS connection ($idle): p2p-tlsterm $t_idle KiB, nginx $n_idle KiB"
 echo "tlsterm-rps: paired (median of $rounds rounds): with policy + audit against nginx: HTTPS/1.1 $(paired ratio 1 2), HTTP/2 $(paired ratio 4 5), handshakes $(paired ratio 7 8); policy + audit cost: HTTPS/1.1 $(paired cost 1 3) %, HTTP/2 $(paired cost 4 6) %; without against nginx: HTTPS/1.1 $(paired ratio 3 2), HTTP/2 $(paired ratio 6 5)"
-echo "tlsterm-rps: policy + audit cost in the servers' CPU for the same requests (p2p-tlsterm, p2p-authz, p2p-audit and the upstream against p2p-tlsterm without checks and the upstream; median of $rounds rounds): HTTPS/1.1 $(paired cpucost 9 10) %, HTTP/2 $(paired cpucost 11 12) %"
+echo "tlsterm-rps: policy + audit cost in the servers' CPU for the same requests (p2p-tlsterm, p2p-authz, p2p-audit and the upstream against p2p-tlsterm without checks and the upstream; median of $rounds rounds): HTTPS/1.1 $(paired cpucost 9 10) %, HTTP/2 $(paired cpucost 11 12) %; a request with/without: HTTPS/1.1 $(paired us 9)/$(paired us 10) us, HTTP/2 $(paired us 11)/$(paired us 12) us, of which p2p-audit $(paired us 13) and $(paired us 14) us"
 echo "tlsterm-rps: (p2p-tlsterm checked every request with p2p-authz and wrote $records audit records)"

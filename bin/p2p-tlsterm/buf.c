@@ -43,6 +43,7 @@ int buf_init(struct buf *b, size_t cap)
 
 	b->start = b->end = 0;
 	b->cap = cap;
+	b->failed = 0;
 	b->data = p >= 0 && pools[p].n ? pools[p].free[--pools[p].n] : malloc(cap);
 	return b->data ? 0 : -1;
 }
@@ -88,8 +89,10 @@ void buf_consume(struct buf *b, size_t n)
 int buf_put(struct buf *b, const void *p, size_t n)
 {
 	if (buf_space(b) < n) {
-		if (b->start == 0 || b->cap - buf_len(b) < n)
+		if (b->start == 0 || b->cap - buf_len(b) < n) {
+			b->failed = 1;
 			return -1;
+		}
 		memmove(b->data, b->data + b->start, buf_len(b));
 		b->end -= b->start;
 		b->start = 0;

@@ -176,10 +176,12 @@ static void refuse(struct client *c, int status, const char *why)
 		c->dead = 1;
 		return;
 	}
-	c->out.start = c->out.end = 0;
-	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-		   "Content-Length: %zu\r\nConnection: close\r\n\r\n%d %s\n", status,
-		   http_reason(status), strlen(http_reason(status)) + 5, status, http_reason(status));
+	/* after what is still to go of the response before, whole; when there
+	 * is no room left for it, the connection ends after that response */
+	if (buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		       "Content-Length: %zu\r\nConnection: close\r\n\r\n%d %s\n", status,
+		       http_reason(status), strlen(http_reason(status)) + 5, status, http_reason(status)) < 0)
+		log_info("%s: no room for the %d after the response before: closing", c->src, status);
 	c->close_after = 1;
 	c->in.start = c->in.end = 0;
 }
@@ -428,6 +430,13 @@ static int h1_out(struct client *c)
 	    buf_put(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0) {
 		ex->continue_sent = 1;
 		moved = 1;
+	}
+	if (ex->broken && !ex->resp_head_sent) {
+		/* cut (exchange_sweep) before its head could go */
+		c->close_after = 1;
+		c->ex = NULL;
+		exchange_finish(ex);
+		return 1;
 	}
 	if (ex->resp_ready && !ex->resp_head_sent) {
 		if (response_head(c, ex) < 0)

@@ -30,6 +30,8 @@ struct h2req {
 	int too_large;
 	struct exchange *ex;
 	uint64_t received, consumed;
+	uint64_t born;              /* ms: a head not whole by header_timeout_ms ends the connection */
+	int reset;                  /* RST_STREAM sent for a cut exchange */
 	struct h2req *next;
 };
 
@@ -61,6 +63,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ar
 	if (!(r = calloc(1, sizeof *r)))
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	r->id = f->hd.stream_id;
+	r->born = loop_now_ms();
 	r->next = h->reqs;
 	h->reqs = r;
 	h->nstreams++;
@@ -493,6 +496,8 @@ static int streams(struct h2conn *h)
 		if (!ex || ex->phase == PH_DONE)
 			continue;
 		moved |= exchange_pump_upstream(ex);
+		if (ex->local && buf_len(&ex->reqb))
+			ex->reqb.start = ex->reqb.end = 0;   /* answered here: the body goes nowhere */
 		taken = r->received - buf_len(&ex->reqb);
 		if (taken > r->consumed) {
 			nghttp2_session_consume(h->s, r->id, (size_t)(taken - r->consumed));
@@ -515,9 +520,13 @@ static int streams(struct h2conn *h)
 			nghttp2_session_resume_data(h->s, r->id);
 			moved = 1;
 		}
-		if (ex->broken && !ex->h2_submitted) {
+		if (ex->broken && !r->reset) {
+			/* also when its response is under way: a client that opens
+			 * no window would never let read_body say so */
 			nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, r->id, NGHTTP2_INTERNAL_ERROR);
 			ex->h2_submitted = 1;
+			r->reset = 1;
+			moved = 1;
 		}
 		if (ex->up)
 			upstream_update_events(ex->up);
@@ -533,6 +542,10 @@ static void reap_streams(struct h2conn *h)
 	for (; r; r = next) {
 		next = r->next;
 		if (r->id == -1 || (r->ex && r->ex->phase == PH_DONE)) {
+			/* body bytes never taken still count against the
+			 * connection's window: given back (the stream is gone) */
+			if (r->received > r->consumed)
+				nghttp2_session_consume(h->s, r->id, (size_t)(r->received - r->consumed));
 			if (r->ex)
 				exchange_finish(r->ex);
 			r->ex = NULL;
@@ -579,9 +592,19 @@ void h2_sweep(struct client *c, uint64_t now)
 {
 	struct h2conn *h = c->h2c;
 
-	for (struct h2req *r = h->reqs; r; r = r->next)
-		if (r->ex && r->ex->phase != PH_DONE)
+	for (struct h2req *r = h->reqs; r; r = r->next) {
+		if (r->ex && r->ex->phase != PH_DONE) {
 			exchange_sweep(r->ex, now);
+		} else if (!r->ex && r->id != -1 && now - r->born >= tt.o.header_timeout_ms) {
+			/* a head begun and never finished (no CONTINUATION):
+			 * nothing else can come on this connection; a client
+			 * that does this gets no GOAWAY either */
+			tt.st.timeouts++;
+			log_info("%s: an HTTP/2 request head did not arrive in time: closing", c->src);
+			c->dead = 1;
+			return;
+		}
+	}
 	if (tt.draining && !h->goaway) {
 		/* no new streams; those in flight finish */
 		nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),

@@ -201,6 +201,11 @@ size_t jsonl_pending(const struct jsonl *j)
 	return j->ncalls;
 }
 
+int jsonl_has_room(const struct jsonl *j)
+{
+	return j->outlen <= JSONL_OUT_MAX / 2;
+}
+
 int jsonl_ready(struct jsonl *j)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

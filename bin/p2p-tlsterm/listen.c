@@ -32,6 +32,34 @@ struct listener {
 
 static struct listener *listeners;
 static const char *const kind_names[] = { "https", "redirect", "tcp" };
+static int accept_paused;   /* out of descriptors: listen_resume takes them up again */
+
+/* Out of file descriptors (or memory) the connection stays in the backlog
+ * and the listening socket stays readable: accepting is paused, not tried
+ * again in a loop, until the sweep after next. */
+static void pause_accepting(unsigned port, int err)
+{
+	static uint64_t warned;
+
+	for (struct listener *l = listeners; l; l = l->next)
+		if (l->fd >= 0 && loop_mod_fd(tt.loop, l->fd, 0) < 0)
+			log_warning("unable to pause accepting on port %u: %s", l->port, strerror(errno));
+	accept_paused = 2;
+	if (loop_now_ms() - warned >= 10000) {
+		log_warning("accept on port %u: %s: not accepting for a moment (%zu connections open)", port,
+			    strerror(err), clients_open());
+		warned = loop_now_ms();
+	}
+}
+
+void listen_resume(void)
+{
+	if (!accept_paused || --accept_paused)
+		return;
+	for (struct listener *l = listeners; l; l = l->next)
+		if (l->fd >= 0 && loop_mod_fd(tt.loop, l->fd, EPOLLIN) < 0)
+			log_warning("unable to accept on port %u again: %s", l->port, strerror(errno));
+}
 
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 {
@@ -47,7 +75,9 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 		uint16_t pport;
 
 		if (cfd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				pause_accepting(l->port, errno);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warning("accept on port %u: %s", l->port, strerror(errno));
 			return;
 		}
@@ -104,7 +134,7 @@ static int open_socket(struct listener *l)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    (tt.o.iface && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, tt.o.iface, strlen(tt.o.iface)) < 0) ||
 	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0 ||
-	    loop_add_fd(tt.loop, fd, EPOLLIN, on_accept, l) < 0)
+	    loop_add_fd(tt.loop, fd, accept_paused ? 0 : EPOLLIN, on_accept, l) < 0)
 		goto fail;
 	l->fd = fd;
 	l->error[0] = '\0';

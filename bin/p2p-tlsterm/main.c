@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -204,6 +205,7 @@ static void on_sweep(struct loop *loop, void *arg)
 
 	(void)arg;
 	client_sweep(now);
+	listen_resume();
 	upstream_sweep(now);
 	jsonl_sweep(tt.authz, now);
 	jsonl_sweep(tt.audit, now);
@@ -290,7 +292,9 @@ static int set_option(const char *arg)
 		tt.o.pool_max = (unsigned)v;
 		return 0;
 	}
-	if (!strncmp(arg, "buffer=", 7) && v >= 4096 && v <= (1 << 24)) {
+	/* at least what a client may send before our SETTINGS (HTTP/2's
+	 * initial window), and what an HTTP/2 frame and its head need */
+	if (!strncmp(arg, "buffer=", 7) && v >= 65536 && v <= (1 << 24)) {
 		tt.o.buffer = (size_t)v;
 		return 0;
 	}
@@ -401,6 +405,30 @@ static int check_config(void)
 	return 0;
 }
 
+/* Each connection may hold two descriptors (the client's, an upstream's):
+ * the soft limit goes up to the hard one, and a limit lower than
+ * max_connections needs is said (accepting pauses when it is reached, see
+ * listen.c: not an error). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)tt.o.max_connections * 2 + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warning("unable to read the limit on open files: %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_info("open files are limited to %llu, below the %llu that max_connections=%u may need: "
+			 "accepting pauses while none is left", (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)want, tt.o.max_connections);
+}
+
 int main(int argc, char **argv)
 {
 	char sock[PATH_MAX];
@@ -415,6 +443,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	buf_pool_size(tt.o.buffer);
 	buf_pool_size(32768);                            /* a client's input */
 	buf_pool_size(tt.o.buffer + HTTP_HEAD_MAX + 1024); /* and output */

@@ -160,6 +160,7 @@ void exchange_local(struct exchange *ex, int status, const char *why)
 	ex->local = 1;
 	ex->tunnel = 0;
 	ex->status = status;
+	ex->progress_ms = loop_now_ms();   /* the client's time to take it starts */
 	ex->resp_ready = 1;
 	ex->resp_done = 1;
 	if (why && !ex->reason[0])
@@ -226,7 +227,10 @@ static int forwarded_field(const char *name, size_t len)
 	}
 }
 
-/* A Cookie value without the cookies named in DROP. */
+/* A Cookie value without the cookies named in DROP. A name is compared
+ * without the blanks around it, as lenient cookie parsers (Go's, Node's)
+ * read "\ttok =x" as the cookie tok. At most twice the value's length
+ * (each ';' may become "; "). */
 static void filter_cookies(struct buf *b, const char *value, json_t *drop)
 {
 	const char *p = value;
@@ -234,15 +238,16 @@ static void filter_cookies(struct buf *b, const char *value, json_t *drop)
 
 	while (*p) {
 		const char *end = strchr(p, ';'), *eq;
-		size_t n;
-		char name[256];
+		size_t n, nl;
 
-		while (*p == ' ')
+		while (*p == ' ' || *p == '\t')
 			p++;
 		n = end ? (size_t)(end - p) : strlen(p);
 		eq = memchr(p, '=', n);
-		snprintf(name, sizeof name, "%.*s", (int)(eq ? (size_t)(eq - p) : n), p);
-		if (n && !in_list(drop, name, strlen(name))) {
+		nl = eq ? (size_t)(eq - p) : n;
+		while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t'))
+			nl--;
+		if (n && !in_list(drop, p, nl)) {
 			if (!first)
 				buf_puts(b, "; ");
 			buf_put(b, p, n);
@@ -254,9 +259,29 @@ static void filter_cookies(struct buf *b, const char *value, json_t *drop)
 	}
 }
 
+/* Whether the client's field NAME stops here: ours to write (forwarded
+ * fields) or in the verdict's STRIP list (identity, credentials). A name
+ * with '_' is looked at again with '-' for each: CGI-style servers (PHP,
+ * WSGI, Rack) read X_P2P_User as they read X-P2P-User. */
+static int field_stops(const char *name, size_t len, json_t *strip)
+{
+	char dashed[64];
+
+	if (forwarded_field(name, len) || in_list(strip, name, len))
+		return 1;
+	if (len >= sizeof dashed || !memchr(name, '_', len))
+		return 0;   /* every name of those lists is shorter */
+	for (size_t i = 0; i < len; i++)
+		dashed[i] = name[i] == '_' ? '-' : name[i];
+	dashed[len] = '\0';
+	return forwarded_field(dashed, len) || in_list(strip, dashed, len);
+}
+
 /* The head to send upstream: METHOD PATH HTTP/1.1, the client's fields
- * but those that must not pass, then ours. */
-static int build_head(struct exchange *ex, const char *path)
+ * but those that must not pass, then ours. Every piece must fit (buf_put
+ * is all or nothing): a head with a piece left out could end early, and
+ * the rest of it, or the body, be read upstream as another request. */
+int exchange_build_head(struct exchange *ex, const char *path)
 {
 	json_t *strip = ex->verdict->strip, *set = ex->verdict->set, *cookies = ex->verdict->strip_cookies;
 	const struct http_msg *m = &ex->req;
@@ -269,8 +294,11 @@ static int build_head(struct exchange *ex, const char *path)
 	const char *k0;
 	json_t *v0;
 
-	for (size_t i = 0; i < m->nh; i++)
+	for (size_t i = 0; i < m->nh; i++) {
 		need += m->h[i].name_len + m->h[i].value_len + 4;
+		if (json_array_size(cookies) && !strcasecmp(m->h[i].name, "cookie"))
+			need += m->h[i].value_len;   /* filter_cookies' "; " */
+	}
 	json_object_foreach(set, k0, v0)
 		need += strlen(k0) + json_string_length(v0) + 4;
 	if (buf_init(&b, need) < 0)
@@ -284,8 +312,8 @@ static int build_head(struct exchange *ex, const char *path)
 	for (size_t i = 0; i < m->nh; i++) {
 		const struct header *h = &m->h[i];
 
-		if (http_is_hop_by_hop(h->name, h->name_len) || forwarded_field(h->name, h->name_len) ||
-		    in_list(strip, h->name, h->name_len) || (!ex->c->h2 && http_connection_has(m, h->name)))
+		if (http_is_hop_by_hop(h->name, h->name_len) || field_stops(h->name, h->name_len, strip) ||
+		    (!ex->c->h2 && http_connection_has(m, h->name)))
 			continue;
 		if (json_array_size(cookies) && !strcasecmp(h->name, "cookie")) {
 			size_t before = buf_len(&b);
@@ -336,7 +364,8 @@ static int build_head(struct exchange *ex, const char *path)
 	} else if (ex->req.body == BODY_CHUNKED) {
 		buf_puts(&b, "Transfer-Encoding: chunked\r\n");
 	}
-	if (buf_puts(&b, "\r\n") < 0) {
+	if (buf_puts(&b, "\r\n") < 0 || b.failed) {
+		log_error("request %s: the head for the upstream did not fit in %zu bytes", ex->request_id, need);
 		buf_free(&b);
 		return -1;
 	}
@@ -391,7 +420,7 @@ static void allowed(struct exchange *ex)
 	rt = site_route(r, norm);
 	ex->up_origin = rt ? rt->up : r->up;
 	upstream_path(path, sizeof path, &ex->up_origin, rt, norm, query ? query + 1 : NULL);
-	if (build_head(ex, path) < 0) {
+	if (exchange_build_head(ex, path) < 0) {
 		exchange_local(ex, 431, "the head for the upstream is too large");
 		return;
 	}
@@ -490,7 +519,7 @@ void exchange_start(struct exchange *ex)
 {
 	struct client *c = ex->c;
 	const char *host = ex->req.host, *sni = io_sni(&c->io);
-	const struct resource *r = NULL;
+	const struct resource *r = NULL, *tls_r;
 
 	if (host)
 		r = site_by_name(tt.site, host);
@@ -500,7 +529,10 @@ void exchange_start(struct exchange *ex)
 		exchange_local(ex, 421, "no resource has that name here");
 		return;
 	}
-	if (sni && site_by_name(tt.site, sni) != r) {
+	/* the TLS name: the SNI, or without one the address dialled, whose
+	 * resource's certificate the client accepted */
+	tls_r = sni ? site_by_name(tt.site, sni) : site_by_resource(tt.site, c->resource);
+	if ((sni || tls_r) && tls_r != r) {
 		exchange_local(ex, 421, "the Host is not a name of the resource the TLS name chose");
 		return;
 	}
@@ -624,8 +656,19 @@ void exchange_sweep(struct exchange *ex, uint64_t now)
 {
 	struct upstream *up = ex->up;
 
-	if (ex->phase != PH_UPSTREAM || ex->local)
+	if (ex->phase != PH_UPSTREAM)
 		return;
+	if (ex->local) {
+		/* an answer made here that the client does not take: it is cut
+		 * (the connection, or the stream, ends) */
+		if (!ex->broken && now >= ex->progress_ms + tt.o.body_timeout_ms) {
+			tt.st.timeouts++;
+			log_info("%s: request %s: the client took nothing of its %d for %u ms", ex->c->src,
+				 ex->request_id, ex->status, tt.o.body_timeout_ms);
+			ex->broken = 1;
+		}
+		return;
+	}
 	if (up && (up->state == UP_CONNECTING || up->state == UP_TLS) && now >= up->deadline) {
 		tt.st.timeouts++;
 		exchange_upstream_failed(ex, 504, "no connection to the upstream in time");

@@ -34,6 +34,7 @@
 struct buf {
 	char *data;
 	size_t start, end, cap;
+	int failed;             /* a put did not fit (buf_put sets it, nothing clears it) */
 };
 
 int buf_init(struct buf *b, size_t cap);
@@ -48,7 +49,8 @@ size_t buf_space(struct buf *b);
 static inline char *buf_tail(const struct buf *b) { return b->data + b->end; }
 static inline void buf_produced(struct buf *b, size_t n) { b->end += n; }
 void buf_consume(struct buf *b, size_t n);
-/* Append if it fits entirely: 0, or -1 when it does not. */
+/* Append if it fits entirely: 0, or -1 when it does not (and FAILED is
+ * set, so that a head made of many pieces is checked once at its end). */
 int buf_put(struct buf *b, const void *p, size_t n);
 /* A string, and an integer in decimal: the pieces of every head, without
  * printf's cost. */
@@ -306,6 +308,10 @@ void jsonl_cancel(struct jsonl *j, void *ctx);
 /* Fail the calls past their time; called by the sweep. */
 void jsonl_sweep(struct jsonl *j, uint64_t now);
 size_t jsonl_pending(const struct jsonl *j);
+/* Whether what waits to be sent is at most half of what may wait (the
+ * daemon may be slow to read; the queue is bounded): the other half is
+ * room for the lines of the work in flight. */
+int jsonl_has_room(const struct jsonl *j);
 int jsonl_connected(const struct jsonl *j);
 
 /* ---- the daemon's state (main.c) ---- */
@@ -460,6 +466,10 @@ void exchange_local(struct exchange *ex, int status, const char *why);
 /* Take what the client sent of the body from IN (LEN bytes); how much was
  * used, or -1 when it is malformed (the connection is closed). */
 ssize_t exchange_request_body(struct exchange *ex, const char *in, size_t len);
+/* The head for the upstream (METHOD PATH, the client's fields that pass,
+ * ours) into ex->up_head, for the allowed request EX (its verdict set);
+ * -1 when it does not fit. */
+int exchange_build_head(struct exchange *ex, const char *path);
 /* The upstream side failed with STATUS (502/504) before the response. */
 void exchange_upstream_failed(struct exchange *ex, int status, const char *why);
 /* Done: the audit record is sent, the upstream pooled or closed, EX freed. */
@@ -510,6 +520,8 @@ struct upstream *upstream_tcp(const struct addr *a, uint16_t port, struct exchan
 
 /* Open the sockets the site needs and close the others. */
 void listen_sync(void);
+/* Accepting again after a pause for want of descriptors; called by the sweep. */
+void listen_resume(void);
 void listen_close_all(void);
 json_t *listen_status(void);
 

@@ -117,11 +117,13 @@ check "no token, /health: 200" [ "$(code "$U/health")" = 200 ]
 check "the 401 carries WWW-Authenticate" \
 	sh -c 'curl -sS -D - -o /dev/null --cacert "$1" --resolve "apps.corp.test:$2:$3" "https://apps.corp.test:$2/alice" |
 		grep -qi "^WWW-Authenticate: Bearer realm=\"apps\""' sh "$T/pki/ca.crt" $HTTPS_PORT $APPS
-tcurl -H "Authorization: Bearer $ALICE" -H "X-P2P-User: mallory" -H "x-p2p-groups: admins" \
+tcurl -H "Authorization: Bearer $ALICE" -H "X-P2P-User: mallory" -H "x-p2p-groups: admins" -H "X_P2P_User: mallory" \
 	-H "X-Forwarded-For: 6.6.6.6" -H "Forwarded: for=6.6.6.6" -H "X-Forwarded-By: 6.6.6.6" \
 	-H "X-Real-IP: 6.6.6.6" "$U/alice/notes?q=1" >"$T/alice.json"
 check "alice's request reaches the alice app, the prefix stripped, the query kept" \
 	jqf '.app == "alice" and .path == "/notes?q=1"' "$T/alice.json"
+check "... nor X_P2P_User (read as X-P2P-User by CGI-style servers)" \
+	jqf '[.headers[] | select(.[1] == "mallory")] == []' "$T/alice.json"
 check "the upstream gets X-P2P-User alice (once), never the client's forged one" \
 	jqf '[.headers[] | select(.[0] | ascii_downcase == "x-p2p-user")] == [["X-P2P-User", "alice"]]' "$T/alice.json"
 check "... nor the forged groups, nor the token" \

@@ -4,6 +4,7 @@
  * in flight fails at once (the proxy answers 503, never a silent allow),
  * and the next request connects again. */
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ struct call {
 	int ack_only;          /* FN only wants to hear of failures */
 	int lasting;           /* a watch: FN hears every line with this id */
 	size_t len;            /* of its line */
+	uint64_t timeout_ms;   /* for a reply, from when it is sent (again) */
 	uint64_t deadline;
 	jsonl_fn *fn;
 	void *ctx;
@@ -232,7 +234,10 @@ int jsonl_ready(struct jsonl *j)
 	j->warned = 0;
 	j->fd = fd;
 	j->want_out = 0;
-	if (j->outlen)  /* kept from the connection before */
+	/* calls kept from the connection before: their time runs from now */
+	for (struct call *c = j->calls; c; c = c->next)
+		c->deadline = loop_now_ms() + c->timeout_ms;
+	if (j->outlen)
 		flush_soon(j);
 	return 0;
 }
@@ -296,6 +301,7 @@ static int enqueue(struct jsonl *j, const char *members, size_t len, uint64_t ti
 	j->outlen += (size_t)hl + len + 2;
 	c->len = (size_t)hl + len + 2;
 	j->calls_bytes += c->len;
+	c->timeout_ms = timeout_ms;
 	c->deadline = loop_now_ms() + timeout_ms;
 	c->fn = fn;
 	c->ctx = ctx;
@@ -658,10 +664,39 @@ static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
 
 void jsonl_sweep(struct jsonl *j, uint64_t now)
 {
+	if (j->fd < 0) {
+		/* calls kept for the next connection (audit records) do not
+		 * wait for the next request to make one */
+		if (j->ncalls)
+			jsonl_ready(j);
+		return;
+	}
 	for (struct call *c = j->calls; c; c = c->next)
 		if (c->deadline <= now) {
 			log_warning("%s: no reply within the time allowed: reconnecting", j->path);
-			drop(j, "no reply in time", 0);
+			drop(j, "no reply in time", 1);   /* what was never sent is kept */
 			return;
 		}
+}
+
+size_t jsonl_finish(struct jsonl *j, unsigned timeout_ms)
+{
+	uint64_t end = loop_now_ms() + timeout_ms, now;
+
+	if (!j->ncalls || jsonl_ready(j) < 0)
+		return j->ncalls;
+	while (j->ncalls && j->fd >= 0 && (now = loop_now_ms()) < end) {
+		struct pollfd p = { .fd = j->fd, .events = POLLIN | (j->outlen ? POLLOUT : 0) };
+		int n = poll(&p, 1, (int)(end - now));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (p.revents & POLLOUT)
+			flush(j);
+		if (j->fd >= 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+			on_event(j->loop, j->fd, EPOLLIN, j);
+	}
+	return j->ncalls;
 }

@@ -31,6 +31,8 @@
 #define SWEEP_MS 250
 #define RELOAD_SETTLE_MS 200
 #define DRAIN_MS 10000
+/* at exit, the time p2p-audit has to take and acknowledge the last records */
+#define FINISH_MS 3000
 
 
 
@@ -217,9 +219,6 @@ static void on_sweep(struct loop *loop, void *arg)
 	if (d.draining && ((clients_open() == 0 && jsonl_pending(tt.audit) == 0) || now >= d.drain_until)) {
 		if (clients_open())
 			log_info("exiting with %zu connections still open", clients_open());
-		if (jsonl_pending(tt.audit))
-			log_error("exiting with %zu audit records not acknowledged by p2p-audit",
-				  jsonl_pending(tt.audit));
 		loop_stop(loop);
 		return;
 	}
@@ -432,6 +431,7 @@ static void raise_fd_limit(void)
 int main(int argc, char **argv)
 {
 	char sock[PATH_MAX];
+	size_t unacked;
 
 	log_init("p2p-tlsterm");
 	parse_options(argc, argv);
@@ -475,7 +475,9 @@ int main(int argc, char **argv)
 	loop_timer_add(tt.loop, SWEEP_MS, on_sweep, NULL);
 	if (loop_run(tt.loop) < 0)
 		log_fatal(EXIT_SYSTEM, "event loop failed: %s", strerror(errno));
-	clients_close_all();
+	clients_close_all();   /* the connections cut write their records */
+	if ((unacked = jsonl_finish(tt.audit, FINISH_MS)))
+		log_error("exiting with %zu audit records not acknowledged by p2p-audit", unacked);
 	upstreams_close_all();
 	listen_close_all();
 	mapwatch_free(d.watch);

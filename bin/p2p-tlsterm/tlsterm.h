@@ -305,8 +305,12 @@ int jsonl_watch(struct jsonl *j, const char *members, size_t len, uint64_t timeo
 		void *ctx);
 /* FN will not be called for CTX any more. */
 void jsonl_cancel(struct jsonl *j, void *ctx);
-/* Fail the calls past their time; called by the sweep. */
+/* Fail the calls past their time (those never sent are kept for the next
+ * connection), and connect again for kept calls; called by the sweep. */
 void jsonl_sweep(struct jsonl *j, uint64_t now);
+/* At exit, the loop stopped: what is queued is sent and the replies read,
+ * for at most TIMEOUT_MS. How many calls are left unanswered. */
+size_t jsonl_finish(struct jsonl *j, unsigned timeout_ms);
 size_t jsonl_pending(const struct jsonl *j);
 /* Whether what waits to be sent is at most half of what may wait (the
  * daemon may be slow to read; the queue is bounded): the other half is

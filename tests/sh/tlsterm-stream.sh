@@ -161,4 +161,31 @@ check "... the kept-alive idle connection is closed at once" grep -Eq "^status 2
 check "... and p2p-tlsterm exits 0 within 2 s" sh -c '[ "$1" -eq 0 ] && [ "$(echo "$3 - $2 < 2" | bc)" = 1 ]' sh "$rc" "$s0" "$s1"
 
 check "no error or warning from p2p-tlsterm" sh -c '! grep -E "^p2p-tlsterm: (error|fatal|warning): " "$1"' sh "$LOG"
+
+# ---- a second SIGTERM: the sessions cut are recorded all the same ----
+check "p2p-tlsterm starts again" start_tlsterm
+# a TCP session from alice-laptop that stays open (its client waits 30 s)
+$PY -c 'import socket, sys, time
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+s.connect((sys.argv[2], int(sys.argv[3])))
+s.sendall(b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
+s.settimeout(30)
+try:
+    while s.recv(65536):
+        pass
+except OSError:
+    pass' "$ALICE_SRC" "$GIT" "$TCP_PORT" &
+hpid=$!
+check "the held TCP session is open" wait_for 10 sh -c 'p2p -r "$1" ipc tlsterm "{\"op\":\"status\"}" |
+	jq -e ".requests.tcp_sessions >= 1" >/dev/null' sh "$R"
+kill -TERM "$pid_tlsterm"
+sleep 0.3   # draining: the session would have 10 s
+kill -TERM "$pid_tlsterm"
+wait "$pid_tlsterm"; rc=$?
+kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null
+check "a second SIGTERM: p2p-tlsterm exits 0" [ "$rc" -eq 0 ]
+check "... and the session it cut is in the audit log" \
+	jqf -s 'any(.[]; .type == "session.end" and .resource == "git" and .client == "alice-laptop")' "$T/audit/audit.log"
+check "... every record acknowledged (nothing said of records left)" sh -c '! grep -q "audit records not acknowledged" "$1"' sh "$LOG"
 finish

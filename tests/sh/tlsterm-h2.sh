@@ -92,5 +92,11 @@ check "a stream whose window stays at 0 gets its response's head" wait_for 10 gr
 check "its upstream connection is back in the pool while the stream waits" idle_upstreams 1
 exec 7>&-
 wait "$stall"
+# Body bytes of a stream answered without them (401 here, decided while
+# they arrived) go back to the connection's window: 24 such uploads of
+# 60000 bytes on one connection, more than its 1 MiB window holds.
+$PY "$P2P_TOP/tests/sh/h2-window.py" "$APPS" "$HTTPS_PORT" apps.corp.test /alice/window 24 >"$T/window.out" 2>>"$LOG"
+check "HTTP/2: 24 bodies of requests denied (401) do not shut the connection's window" \
+	grep -qx "ok 24" "$T/window.out"
 check "no error or warning from p2p-tlsterm" sh -c '! grep -E "^p2p-tlsterm: (error|fatal|warning): " "$1"' sh "$LOG"
 finish

@@ -13,6 +13,8 @@
 #           closed the kept-alive connection
 #   slow    send a head's first bytes, then nothing: print what comes back and
 #           after how many seconds the proxy closed
+#   unread  pipeline requests answered 421 and read nothing, for ARGS[0]
+#           seconds, holding the connection
 import base64, hashlib, os, socket, ssl, sys, time
 
 mode, name, addr, port, ca = sys.argv[1:6]
@@ -157,3 +159,23 @@ elif mode == "slow":
     except (ConnectionResetError, ssl.SSLError):
         pass
     print("after %.1f s: %s" % (time.time() - start, out.split(b"\r\n")[0].decode()))
+elif mode == "unread":
+    # requests for a Host of no resource (answered 421 by the proxy itself),
+    # pipelined for ARGS[0] seconds, and no byte of the answers read: the
+    # proxy's buffers fill and stay full; the connection is held open
+    ctx = ssl.create_default_context(cafile=ca)
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(1)
+    raw.connect((addr, int(port)))
+    s = ctx.wrap_socket(raw, server_hostname=name)
+    req = b"GET / HTTP/1.1\r\nHost: no-such.corp.test\r\n\r\n" * 64
+    end, sent = time.time() + float(args[0]), 0
+    while time.time() < end:
+        try:
+            s.sendall(req)
+            sent += 64
+        except OSError:
+            break       # the proxy stopped reading (a timeout), or closed
+    print("sent", sent, flush=True)
+    time.sleep(max(0, end - time.time()))

@@ -163,7 +163,16 @@ check "... and p2p-tlsterm exits 0 within 2 s" sh -c '[ "$1" -eq 0 ] && [ "$(ech
 check "no error or warning from p2p-tlsterm" sh -c '! grep -E "^p2p-tlsterm: (error|fatal|warning): " "$1"' sh "$LOG"
 
 # ---- a second SIGTERM: the sessions cut are recorded all the same ----
-check "p2p-tlsterm starts again" start_tlsterm
+check "p2p-tlsterm starts again" start_tlsterm -o body_timeout=2
+# a client that pipelines requests answered here (421) and reads nothing:
+# the answer that does not fit waits at most the body timeout
+opened() { p2p -r "$R" ipc tlsterm '{"op":"status"}' | jq -e ".connections.open == $1" >/dev/null; }
+$PY "$P2P_TOP/tests/sh/tlsterm-client.py" unread apps.corp.test "$APPS" "$HTTPS_PORT" "$T/pki/ca.crt" 20 \
+	>"$T/unread" 2>>"$LOG" &
+upid=$!
+check "a client that reads none of its answers is connected" wait_for 5 opened 1
+check "... and cut after the body timeout (2 s), while it still holds on" wait_for 10 opened 0
+kill "$upid" 2>/dev/null; wait "$upid" 2>/dev/null
 # a TCP session from alice-laptop that stays open (its client waits 30 s)
 $PY -c 'import socket, sys, time
 s = socket.socket()

@@ -153,6 +153,13 @@ check "another name of the resource (wildcard) is routed too" \
 	sh -c 'curl -sS --cacert "$1" --resolve "x.apps.corp.test:$2:$3" "https://x.apps.corp.test:$2/health" | jq -e ".app == \"main\"" >/dev/null' sh "$T/pki/ca.crt" $HTTPS_PORT $APPS
 check "a Host that is not the SNI's resource: 421" \
 	[ "$(code -H 'Host: vault.corp.test' "$U/health")" = 421 ]
+nosni() { # HOST STATUS: GET /health for HOST on apps' address without SNI is answered STATUS
+	printf 'GET /health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$1" |
+		timeout 10 openssl s_client -connect "$APPS:$HTTPS_PORT" -noservername -quiet 2>/dev/null |
+		head -n 1 | grep -q "^HTTP/1.1 $2 "
+}
+check "without SNI, a Host of the dialled address's resource: 200" nosni apps.corp.test 200
+check "without SNI, a Host of another resource than the dialled address's: 421" nosni vault.corp.test 421
 check "an https upstream, its certificate verified: 200" \
 	sh -c 'curl -sS --cacert "$1" --resolve "vault.corp.test:$2:$3" "https://vault.corp.test:$2/v1" | jq -e ".app == \"tls\" and .path == \"/v1\"" >/dev/null' sh "$T/pki/ca.crt" $HTTPS_PORT $VAULT
 

@@ -150,8 +150,23 @@ static char *cert_names(X509 *leaf)
 	return joined;
 }
 
+/* Whether OpenSSL takes E's certificate, key and chain in a context set up
+ * as the served ones are (CONFIGURE): one it refuses (a key too weak for
+ * the security level, a digest it no longer trusts) is a bad file, not a
+ * name left without a certificate. 1, or 0 with OpenSSL's reason queued. */
+static int entry_accepted(const struct cert_entry *e, int (*configure)(SSL_CTX *ctx))
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int ok = ctx && configure(ctx) == 0 &&
+		 SSL_CTX_use_cert_and_key(ctx, e->leaf, e->key, e->chain, 1) == 1;
+
+	SSL_CTX_free(ctx);
+	return ok;
+}
+
 /* Read DIR/NAME.crt and its key into E; 0, or -1 having logged why. */
-static int entry_load(struct cert_entry *e, const char *dir, const char *file)
+static int entry_load(struct cert_entry *e, const char *dir, const char *file,
+		      int (*configure)(SSL_CTX *ctx))
 {
 	char crt[4096], key[4096];
 	BIO *bio;
@@ -198,6 +213,10 @@ static int entry_load(struct cert_entry *e, const char *dir, const char *file)
 	}
 	if (!(e->names = cert_names(e->leaf))) {
 		log_error("%s: no DNS name in the certificate", crt);
+		goto fail;
+	}
+	if (!entry_accepted(e, configure)) {
+		log_error("%s: OpenSSL refuses the certificate: %s", crt, ssl_error_text());
 		goto fail;
 	}
 	base = EVP_PKEY_get_base_id(e->key);
@@ -357,7 +376,7 @@ struct certstore *certs_load(const char *dir, struct certstore *old,
 			log_error("%s: more than %d certificates: the rest are ignored", dir, CERTS_MAX);
 			break;
 		}
-		if (entry_load(&s->e[s->ne], dir, de->d_name) == 0) {
+		if (entry_load(&s->e[s->ne], dir, de->d_name, configure) == 0) {
 			s->ne++;
 		} else if ((prev = old_entry(old, de->d_name)) && entry_copy(&s->e[s->ne], prev) == 0) {
 			log_warning("%s/%s: keeping the certificate loaded before", dir, de->d_name);

@@ -5,9 +5,9 @@
  * asked what a client would get: the certificate for an exact name, a
  * wildcard for one label only, both key types for a name even when the
  * ECDSA and RSA certificates name different sets, the later of two of one
- * type, nothing for an unknown name; a file that fails to load keeps the
- * certificate loaded before from it; names come from the certificate, not
- * the file name. */
+ * type, nothing for an unknown name; a file that fails to load, or that
+ * OpenSSL refuses, keeps the certificate loaded before from it; names come
+ * from the certificate, not the file name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +31,7 @@ static X509 *ca;
 
 static int configure(SSL_CTX *ctx)
 {
+	SSL_CTX_set_security_level(ctx, 2);   /* RSA keys of 2048 bits or more */
 	return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 ? 0 : -1;
 }
 
@@ -215,6 +216,8 @@ static void test_replacement(void **state)
 	X509 *old = make_cert(k1, "wiki", "wiki.corp.test", 30, 20);
 	X509 *new = make_cert(k2, "wiki", "wiki.corp.test", 30, 21);
 	struct certstore *s, *s2, *s3;
+	EVP_PKEY *weak_key;
+	X509 *weak;
 	char path[256];
 
 	(void)state;
@@ -233,6 +236,18 @@ static void test_replacement(void **state)
 	assert_int_equal(serial_of(s, "wiki.corp.test", 0), 20);
 	certs_free(s);
 	certs_free(s2);
+	/* a pair that matches but that OpenSSL refuses (RSA 1024 at security
+	 * level 2) is a bad file: the pair before is kept, the name served */
+	weak_key = EVP_RSA_gen(1024);
+	assert_non_null(weak_key);
+	weak = make_cert(weak_key, "wiki", "wiki.corp.test", 30, 22);
+	write_pair("wiki", weak, weak_key);
+	assert_non_null(s2 = certs_load(dir, s3, configure));
+	assert_int_equal(serial_of(s2, "wiki.corp.test", 0), 21);
+	assert_int_equal(serial_of(s2, "wiki.corp.test", 1), -1);
+	certs_free(s3);
+	s3 = s2;
+	write_pair("wiki", new, k2);
 	/* removed: gone at the next load */
 	snprintf(path, sizeof path, "%s/wiki.crt", dir);
 	assert_int_equal(unlink(path), 0);
@@ -243,8 +258,10 @@ static void test_replacement(void **state)
 	assert_null(certs_load("/nonexistent/dir", NULL, configure));
 	X509_free(old);
 	X509_free(new);
+	X509_free(weak);
 	EVP_PKEY_free(k1);
 	EVP_PKEY_free(k2);
+	EVP_PKEY_free(weak_key);
 }
 
 int main(void)

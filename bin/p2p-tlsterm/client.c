@@ -120,9 +120,16 @@ int client_accept(int fd, int kind, const char *resource, const struct addr *loc
 	snprintf(c->src, sizeof c->src, "%s%s%s:%u", peer->family == AF_INET6 ? "[" : "", c->peer_ip,
 		 peer->family == AF_INET6 ? "]" : "", pport);
 	snprintf(c->resource, sizeof c->resource, "%s", resource);
-	if (r && r->nnames)
+	if (r && r->nnames) {
+		/* a name its certificate covers: the first that is not a
+		 * wildcard, or the first wildcard as it is (certs_find finds it) */
+		size_t i = 0;
+
+		while (i + 1 < r->nnames && r->names[i][0] == '*')
+			i++;
 		snprintf(c->default_name, sizeof c->default_name, "%s",
-			 r->names[0][0] == '*' ? r->names[0] + 2 : r->names[0]);
+			 r->names[i][0] == '*' ? r->names[0] : r->names[i]);
+	}
 	if (client_buffers(c) < 0)
 		goto fail;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -194,7 +201,7 @@ static void redirect(struct client *c, struct exchange *ex)
 
 	ex->redirect = 1;
 	if (!r) {
-		host = c->default_name[0] ? c->default_name : NULL;
+		host = c->default_name[0] ? client_default_host(c) : NULL;
 		r = host ? site_by_name(tt.site, host) : NULL;
 	}
 	if (!r || r->tcp) {

@@ -285,7 +285,7 @@ int exchange_build_head(struct exchange *ex, const char *path)
 {
 	json_t *strip = ex->verdict->strip, *set = ex->verdict->set, *cookies = ex->verdict->strip_cookies;
 	const struct http_msg *m = &ex->req;
-	const char *host = m->host ? m->host : ex->c->default_name;
+	const char *host = m->host ? m->host : client_default_host(ex->c);
 	struct buf b;
 	const char *k;
 	json_t *v;

@@ -367,7 +367,8 @@ struct client {
 	char peer_ip[ADDR_STRLEN];
 	char local_ip[ADDR_STRLEN];     /* the overlay address dialled */
 	char resource[64];              /* the dialled resource */
-	char default_name[256];         /* its first name: the certificate without SNI */
+	char default_name[256];         /* its first name not a wildcard, else its first
+					 * wildcard: the certificate without SNI */
 	struct exchange *ex;            /* HTTP/1.1: the request being served */
 	struct h2conn *h2c;
 	uint64_t deadline;              /* of the phase it is in */
@@ -377,6 +378,13 @@ struct client {
 		read_fired : 1;         /* EPOLLIN came with the event being handled */
 	struct client *prev, *next, *kick_next;
 };
+
+/* The name for a request without a Host (HTTP/1.0) or a redirect: the
+ * default name, a wildcard without its "*." */
+static inline const char *client_default_host(const struct client *c)
+{
+	return c->default_name[0] == '*' && c->default_name[1] == '.' ? c->default_name + 2 : c->default_name;
+}
 
 int client_accept(int fd, int kind, const char *resource, const struct addr *local, uint16_t lport,
 		  const struct addr *peer, uint16_t pport);

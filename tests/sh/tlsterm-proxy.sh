@@ -39,9 +39,9 @@ ALICE=$(cat "$T/tok/alice") BOB=$(cat "$T/tok/bob")
 st() { status | jq -e "$1" >/dev/null; }
 jqf() { jq -e "$@" >/dev/null; }
 check "status lists the listeners, all on overlay addresses" \
-	st '([.listeners[] | select(.listening)] | length) == 5 and all(.listeners[]; .addr | startswith("127.77.1."))'
+	st '([.listeners[] | select(.listening)] | length) == 7 and all(.listeners[]; .addr | startswith("127.77.1."))'
 check "ss: p2p-tlsterm listens on the overlay addresses only" \
-	sh -c '! ss -Hltnp | grep "pid=$1," | grep -v " 127\.77\.1\.[123]:"' sh "$pid_tlsterm"
+	sh -c '! ss -Hltnp | grep "pid=$1," | grep -v " 127\.77\.1\.[1234]:"' sh "$pid_tlsterm"
 
 # ---- TLS ----
 cert_of() { # NAME(or -) ADDR: SHA-256 of the certificate served
@@ -97,11 +97,11 @@ check "... while the old connection, with the old certificate, still works" \
 	sh -c 'grep -q "cert $1" "$2" && grep -q "second 200" "$2"' sh "$old" "$T/keep.out"
 status >"$T/status.json"
 check "status shows the certificates with their expiry" \
-	st '(.certificates | length) == 3 and .certificate_reloads >= 2 and
+	st '(.certificates | length) == 4 and .certificate_reloads >= 2 and
 	    any(.certificates[]; .file == "apps-ec.crt" and (.days_left == 19 or .days_left == 20) and .type == "ecdsa")'
 [ "$_failures" -eq 0 ] || jq -c .certificates "$T/status.json"
 reload() { p2p -r "$R" ipc tlsterm '{"op":"reload"}'; }
-check "the reload op reads the directory again" has '"loaded":3' reload
+check "the reload op reads the directory again" has '"loaded":4' reload
 printf 'not a certificate\n' >"$T/certs/broken.crt"
 p2p -r "$R" ipc tlsterm '{"op":"reload"}' >/dev/null
 check "a bad file is named in the log" grep -q "broken.crt: no certificate" "$LOG"
@@ -153,13 +153,15 @@ check "another name of the resource (wildcard) is routed too" \
 	sh -c 'curl -sS --cacert "$1" --resolve "x.apps.corp.test:$2:$3" "https://x.apps.corp.test:$2/health" | jq -e ".app == \"main\"" >/dev/null' sh "$T/pki/ca.crt" $HTTPS_PORT $APPS
 check "a Host that is not the SNI's resource: 421" \
 	[ "$(code -H 'Host: vault.corp.test' "$U/health")" = 421 ]
-nosni() { # HOST STATUS: GET /health for HOST on apps' address without SNI is answered STATUS
-	printf 'GET /health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$1" |
-		timeout 10 openssl s_client -connect "$APPS:$HTTPS_PORT" -noservername -quiet 2>/dev/null |
-		head -n 1 | grep -q "^HTTP/1.1 $2 "
+nosni() { # ADDR HOST STATUS: GET /health for HOST on ADDR without SNI is answered STATUS
+	printf 'GET /health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$2" |
+		timeout 10 openssl s_client -connect "$1:$HTTPS_PORT" -noservername -quiet 2>/dev/null |
+		head -n 1 | grep -q "^HTTP/1.1 $3 "
 }
-check "without SNI, a Host of the dialled address's resource: 200" nosni apps.corp.test 200
-check "without SNI, a Host of another resource than the dialled address's: 421" nosni vault.corp.test 421
+check "without SNI, a Host of the dialled address's resource: 200" nosni "$APPS" apps.corp.test 200
+check "without SNI, a Host of another resource than the dialled address's: 421" nosni "$APPS" vault.corp.test 421
+check "without SNI, a resource whose names are wildcards only gets its certificate: 200" \
+	nosni "$WILD" x.wild.corp.test 200
 check "an https upstream, its certificate verified: 200" \
 	sh -c 'curl -sS --cacert "$1" --resolve "vault.corp.test:$2:$3" "https://vault.corp.test:$2/v1" | jq -e ".app == \"tls\" and .path == \"/v1\"" >/dev/null' sh "$T/pki/ca.crt" $HTTPS_PORT $VAULT
 

@@ -125,13 +125,18 @@ int tls_init(const char *certdir, int h2, const char *upstream_ca, int upstream_
 		log_error("unable to set up TLS: %s", ERR_reason_error_string(ERR_get_error()));
 		return -1;
 	}
+	/* to upstreams, the versions and suites offered to clients: a request
+	 * is not carried on weaker TLS inside the site than outside */
 	if (!(t.client = SSL_CTX_new(TLS_client_method())) ||
 	    SSL_CTX_set_min_proto_version(t.client, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(t.client, suites12) != 1 ||
+	    SSL_CTX_set_ciphersuites(t.client, suites13) != 1 ||
 	    SSL_CTX_set_alpn_protos(t.client, alpn_h1, sizeof alpn_h1 - 1) != 0) {
 		log_error("unable to set up TLS to upstreams: %s", ERR_reason_error_string(ERR_get_error()));
 		return -1;
 	}
-	SSL_CTX_set_options(t.client, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_options(t.client, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
+				      SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(t.client, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(t.client, 1);
 	if (upstream_ca ? SSL_CTX_load_verify_locations(t.client, upstream_ca, NULL) != 1

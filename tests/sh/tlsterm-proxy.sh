@@ -164,6 +164,19 @@ check "without SNI, a resource whose names are wildcards only gets its certifica
 	nosni "$WILD" x.wild.corp.test 200
 check "an https upstream, its certificate verified: 200" \
 	sh -c 'curl -sS --cacert "$1" --resolve "vault.corp.test:$2:$3" "https://vault.corp.test:$2/v1" | jq -e ".app == \"tls\" and .path == \"/v1\"" >/dev/null' sh "$T/pki/ca.crt" $HTTPS_PORT $VAULT
+# the same upstream name and certificate served with TLS 1.2 and CBC only
+# (openssl s_server): p2p-tlsterm does not go below what it offers clients
+kill "$pid_app_tls"; wait "$pid_app_tls" 2>/dev/null
+openssl s_server -quiet -accept "127.0.0.1:$APP_TLS" -cert "$T/pki/app-tls.crt" -key "$T/pki/app-tls.key" \
+	-no_tls1_3 -cipher ECDHE-ECDSA-AES128-SHA -www >/dev/null 2>&1 </dev/null &
+weak=$!
+pids="$pids $weak"
+wait_for 10 sh -c 'echo | openssl s_client -connect "127.0.0.1:$1" -no_tls1_3 -cipher ECDHE-ECDSA-AES128-SHA >/dev/null 2>&1' sh "$APP_TLS"
+check "an https upstream with TLS 1.2 CBC suites only: 502" \
+	sh -c '[ "$(curl -sS -o /dev/null -w "%{http_code}" --cacert "$1" --resolve "vault.corp.test:$2:$3" "https://vault.corp.test:$2/v1")" = 502 ]' \
+	sh "$T/pki/ca.crt" $HTTPS_PORT $VAULT
+kill "$weak"; wait "$weak" 2>/dev/null
+check "the tls app starts again" app tls "$APP_TLS" --tls "$T/pki/app-tls.crt" "$T/pki/app-tls.key"
 
 # ---- port 80: a redirect ----
 check "HTTP on the overlay address: 308 to https" \

@@ -642,6 +642,12 @@ static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
 	reap(c);
 }
 
+void client_pump_event(struct client *c)
+{
+	client_pump(c);
+	reap(c);   /* not left for the sweep: its upstream's events would come again until then */
+}
+
 static void run_kicks(struct loop *loop, void *arg)
 {
 	(void)loop;

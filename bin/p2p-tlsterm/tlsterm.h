@@ -392,6 +392,9 @@ int client_accept(int fd, int kind, const char *resource, const struct addr *loc
 int client_buffers(struct client *c);
 /* Make every possible step on C and its exchanges, then set its events. */
 void client_pump(struct client *c);
+/* The same from an event of another descriptor (an upstream's), with
+ * nothing of C held up the stack: C is freed if that ended it. */
+void client_pump_event(struct client *c);
 /* Pump C soon, from the loop (from callbacks that must not recurse). */
 void client_kick(struct client *c);
 void client_sweep(uint64_t now);

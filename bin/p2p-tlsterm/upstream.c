@@ -208,7 +208,7 @@ static void on_event(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (c->h2c)
 		client_kick(c);
 	else
-		client_pump(c);
+		client_pump_event(c);
 }
 
 static void fail(struct upstream *up, int status, const char *why)

@@ -291,7 +291,8 @@ enum decide_outcome { DECIDED, WAIT_FOR_KEYS };
 /* Decide on the check request REQ at NOW. DECIDED: *FIELDS holds the reply's
  * members (new reference), or *ERROR a message for a request that is not a
  * valid check (its fields are then NULL). WAIT_FOR_KEYS: the decision needs
- * the key set of *WAIT, being fetched: ask again when it is done. */
+ * the key set of *WAIT, being fetched: ask again when it is done. With WAIT
+ * NULL it is decided with the key sets there are (never WAIT_FOR_KEYS). */
 enum decide_outcome authz_decide(struct authz *a, json_t *req, time_t now, json_t **fields,
 				 char *error, size_t errsize, struct keysource **wait);
 

@@ -158,6 +158,17 @@ static int good_method(const char *s)
 	return 1;
 }
 
+/* Routes list methods in upper case and they are compared as they are
+ * (RFC 9110 9.1), while many upstreams upper-case the method they get:
+ * "delete" would pass a route for DELETE by. Such a method is refused. */
+static int method_has_lower(const char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'a' && *s <= 'z')
+			return 1;
+	return 0;
+}
+
 static int string_arg(json_t *req, const char *key, int required, const char **out,
 		      char *error, size_t errsize)
 {
@@ -385,11 +396,25 @@ static int entry_matches(const struct allow *al, const struct identity *id)
 	return 1;
 }
 
+/* At most MAX bytes of the UTF-8 text S, not cutting a character: the
+ * reason goes into JSON, which refuses a broken one. */
+static int utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n > max) {
+		n = max;
+		while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	return (int)n;
+}
+
 static void who(const struct identity *id, char *out, size_t size)
 {
 	if (id->user)
-		snprintf(out, size, "user %.100s (%s%s%.60s)", id->user, id->mechanism,
-			 id->client ? ", client " : "", id->client ? id->client : "");
+		snprintf(out, size, "user %.*s (%s%s%.60s)", utf8_prefix(id->user, 100), id->user,
+			 id->mechanism, id->client ? ", client " : "", id->client ? id->client : "");
 	else
 		snprintf(out, size, "client %.60s (%s)", id->client ? id->client : "?", id->mechanism);
 }
@@ -472,7 +497,7 @@ static enum decide_outcome token_identity(struct authz *a, const struct route *r
 		return DECIDED;
 	}
 	if (!keysource_set(src)) {
-		if (keysource_busy(src) || (keysource_refresh(a->keys, src, now) && keysource_busy(src))) {
+		if (wait && (keysource_busy(src) || (keysource_refresh(a->keys, src, now) && keysource_busy(src)))) {
 			*wait = src;
 			return WAIT_FOR_KEYS;
 		}
@@ -482,7 +507,7 @@ static enum decide_outcome token_identity(struct authz *a, const struct route *r
 		}
 	}
 	o = jwt_verify(token, len, &p, keysource_set(src), now, &res);
-	if (o == JWT_UNKNOWN_KID && keysource_refresh(a->keys, src, now)) {
+	if (o == JWT_UNKNOWN_KID && wait && keysource_refresh(a->keys, src, now)) {
 		if (keysource_busy(src)) {
 			*wait = src;
 			return WAIT_FOR_KEYS;
@@ -794,6 +819,9 @@ enum decide_outcome authz_decide(struct authz *a, json_t *req, time_t now, json_
 	} else if (path_normalise(r.path, r.norm, sizeof r.norm, &pathwhy) < 0) {
 		snprintf(v.rule, sizeof v.rule, "%s/path", resource);
 		why(&v, 400, "path refused: %s", pathwhy);
+	} else if (method_has_lower(r.method)) {
+		snprintf(v.rule, sizeof v.rule, "%s/method", resource);
+		why(&v, 400, "method %s refused: not in upper case", r.method);
 	} else if (!(res = policy_resource(a->policy, resource))) {
 		snprintf(v.rule, sizeof v.rule, "default");
 		why(&v, 403, "resource %.100s is not in the policy", resource);
@@ -806,7 +834,9 @@ enum decide_outcome authz_decide(struct authz *a, json_t *req, time_t now, json_
 
 		if (rt->auth & AUTH_JWT)
 			token = find_token(&r, cookies, rt->provider, &len, &probe);
-		keyed = cache_key(&r, resource, rt, token, len, probe.token_from, key) == 0;
+		/* a malformed or doubled Authorization (probe.status) is not
+		 * keyed as no token: that request is never served from the cache */
+		keyed = !probe.status && cache_key(&r, resource, rt, token, len, probe.token_from, key) == 0;
 		if (keyed && (hit = dcache_get(a->cache, key, now, &until))) {
 			*fields = json_copy(hit);
 			add_reuse(*fields, until, now);

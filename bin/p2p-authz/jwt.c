@@ -237,7 +237,9 @@ static enum jwt_outcome decode_rest(const char *dot1, const char *dot2, const ch
 
 	if (dot2 + 1 == end)
 		return refuse(out, JWT_INVALID, "no signature");
-	if ((size_t)(end - dot2 - 1) <= SIG_MAX * 4 / 3)
+	/* unpadded base64url of SIG_MAX bytes: at most ceil(SIG_MAX * 4 / 3)
+	 * characters, which decode to at most SIG_MAX bytes */
+	if ((size_t)(end - dot2 - 1) <= (SIG_MAX * 4 + 2) / 3)
 		n = b64url_decode(dot2 + 1, (size_t)(end - dot2 - 1), sig);
 	if (n <= 0)
 		return refuse(out, JWT_INVALID, "malformed token (signature is not base64url)");

@@ -225,14 +225,16 @@ static int load_key(json_t *key, struct jwk_key *k, char *err, size_t errsize)
 		return 1;
 	if (rc != 0)
 		return rc;
-	/* A key that names its algorithm verifies with that one only. */
+	/* A key that names its algorithm verifies with that one only; one
+	 * that names another (RSA-OAEP on a key without "use", an algorithm
+	 * we do not verify) is not one of ours: skipped, as an encryption key
+	 * is, not a reason to refuse the whole set (and keep the old one,
+	 * keys rotated out included). */
 	if (alg) {
 		unsigned bit = alg_from_name(alg);
 
-		if (!(bit & k->algs)) {
-			say(err, errsize, "\"alg\": %.20s does not fit a %s key", alg, kty);
-			return -1;
-		}
+		if (!(bit & k->algs))
+			return 1;
 		k->algs = bit;
 	}
 	kid = str(key, "kid");

@@ -88,6 +88,8 @@ static struct policy *read_policy(struct policy_errors *errs)
 	return p;
 }
 
+static void drain(struct ipc_conn *c, void *arg);
+
 static void reload(const char *why)
 {
 	struct policy_errors errs = { 0 };
@@ -102,12 +104,18 @@ static void reload(const char *why)
 			  (long long)(time(NULL) - d.loaded_at));
 		policy_errors_clear(&errs);
 		keystore_retain(d.a.keys, d.a.policy); /* drop sources only the refused one named */
+		if (d.ipc)
+			ipc_server_foreach(d.ipc, drain, NULL); /* checks held for a source dropped */
 		return;
 	}
 	policy_free(d.a.policy);
 	d.a.policy = p;
 	keystore_retain(d.a.keys, p);
 	decisions_changed();
+	/* checks held for a fetch are decided again under this policy: a key
+	 * source it no longer names never ends its fetch */
+	if (d.ipc)
+		ipc_server_foreach(d.ipc, drain, NULL);
 	d.reloads++;
 	d.last_error[0] = '\0';
 	d.loaded_at = time(NULL);
@@ -177,8 +185,11 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Decide REQ and reply; 0, or -1 when it must wait for a key set. */
-static int try_check(struct ipc_conn *c, json_t *req)
+/* Decide REQ and reply; 0, or -1 when it must wait for a key set. A check
+ * that waited once (MAY_WAIT 0) is decided with the keys there are: with
+ * an unknown kid, or an identity provider that cannot be reached, it would
+ * otherwise wait and fetch again for ever. */
+static int try_check(struct ipc_conn *c, json_t *req, int may_wait)
 {
 	char error[300] = "";
 	json_t *fields;
@@ -187,7 +198,7 @@ static int try_check(struct ipc_conn *c, json_t *req)
 	enum decide_outcome o;
 
 	keys_changed(); /* a key taken out stops working at once */
-	o = authz_decide(&d.a, req, time(NULL), &fields, error, sizeof error, &wait);
+	o = authz_decide(&d.a, req, time(NULL), &fields, error, sizeof error, may_wait ? &wait : NULL);
 	if (o == WAIT_FOR_KEYS)
 		return -1;
 	/* read again for this check (an unknown kid): the watchers hear of it
@@ -328,11 +339,11 @@ static int keys_changed(void)
 	return 1;
 }
 
-/* Answer REQ; 0, or -1 when it has to wait. */
-static int handle(struct ipc_conn *c, const char *op, json_t *req)
+/* Answer REQ; 0, or -1 when it has to wait (only when MAY_WAIT). */
+static int handle(struct ipc_conn *c, const char *op, json_t *req, int may_wait)
 {
 	if (strcmp(op, "check") == 0)
-		return try_check(c, req);
+		return try_check(c, req, may_wait);
 	if (strcmp(op, "watch") == 0)
 		op_watch(c, req);
 	else if (strcmp(op, "status") == 0)
@@ -351,13 +362,14 @@ static void drain(struct ipc_conn *c, void *arg)
 {
 	struct conn_state *cs = ipc_conn_data(c);
 
-	(void)arg;
 	if (!cs || !json_array_size(cs->queue))
 		return;
-	while (json_array_size(cs->queue)) {
+	for (int first = 1; json_array_size(cs->queue); first = 0) {
 		json_t *req = json_array_get(cs->queue, 0);
 
-		if (handle(c, json_string_value(json_object_get(req, "op")), req) < 0)
+		/* after a fetch (ARG) the first has waited for it; those behind
+		 * it, or any after a reload, may wait (again) */
+		if (handle(c, json_string_value(json_object_get(req, "op")), req, !(first && arg)) < 0)
 			return;
 		json_array_remove(cs->queue, 0);
 	}
@@ -373,7 +385,7 @@ static void on_request(struct ipc_conn *c, const char *op, json_t *req, void *ar
 		json_array_append(cs->queue, req);
 		return;
 	}
-	if (handle(c, op, req) == 0)
+	if (handle(c, op, req, 1) == 0)
 		return;
 	if (!(cs = conn_state_of(c))) {
 		ipc_reply_error(c, req, "out of memory");
@@ -403,7 +415,7 @@ static void on_keys(struct keystore *ks, struct keysource *src, void *arg)
 	(void)src;
 	(void)arg;
 	keys_changed();
-	ipc_server_foreach(d.ipc, drain, NULL);
+	ipc_server_foreach(d.ipc, drain, (void *)"after a fetch");
 }
 
 /* ---- the map ---- */

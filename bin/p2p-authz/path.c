@@ -5,7 +5,8 @@
  * the path is brought to a normal form (RFC 3986 6.2.2: unreserved
  * characters decoded, escapes in upper case, dot segments removed) and
  * repeated slashes merged; what cannot be made unambiguous (an escaped
- * slash, backslash or NUL, which upstreams decode differently) is refused.
+ * slash, backslash or NUL, which upstreams decode differently, and ';',
+ * which some take path parameters off at) is refused.
  * The proxy forwards the normal form, so the upstream serves exactly the
  * path that was authorised. */
 #include <string.h>
@@ -47,6 +48,13 @@ static int decode(const char *in, size_t len, char *out, size_t outsize, const c
 		}
 		if (c == '\\') {
 			*why = "backslash in the path";
+			return -1;
+		}
+		if (c == ';') {
+			/* Servlet containers (Tomcat, Jetty) take ";params" off
+			 * each segment before they route: /static/..;/admin is
+			 * /admin to them, a file "..;" under /static here */
+			*why = "';' in the path (path parameters, read apart by some upstreams)";
 			return -1;
 		}
 		if (c != '%') {

@@ -128,11 +128,14 @@ cat >"$T/policy.json" <<EOF
     "idp": { "issuer": "https://idp.test", "audience": "p2p",
              "jwks_url": "https://127.0.0.1:$PORT/jwks.json", "jwks_min_interval": 4 },
     "down": { "issuer": "https://idp.test", "audience": "p2p",
-              "jwks_url": "https://127.0.0.1:$DEAD/jwks.json", "jwks_min_interval": 2 }
+              "jwks_url": "https://127.0.0.1:$DEAD/jwks.json", "jwks_min_interval": 2 },
+    "zero": { "issuer": "https://idp.test", "audience": "p2p",
+              "jwks_url": "https://127.0.0.1:$DEAD/jwks.json", "jwks_min_interval": 0 }
   },
   "resources": {
     "apps": { "provider": "idp", "routes": [
       { "prefix": "/down", "provider": "down", "allow": "any" },
+      { "prefix": "/zero", "provider": "zero", "allow": "any" },
       { "prefix": "/", "allow": "any" } ] }
   }
 }
@@ -208,6 +211,10 @@ check "the log says the keys are kept" grep -q "keeping the 2 keys fetched" "$LO
 # a provider never reached: 503
 expect "a provider whose set was never had: 503" \
 	'.status == 503 and .decision == "deny" and .rule == "apps/routes/0" and (.reason | test("no key set for provider down"))' /down k1
+# with no rate limit on fetches, a check waits for one fetch, not for ever
+check "a provider never reached, fetched again for any check (jwks_min_interval 0): 503 at once" \
+	sh -c 'timeout 10 p2p -r "$1" ipc authz "{\"op\":\"check\",\"resource\":\"apps\",\"method\":\"GET\",\"path\":\"/zero\",\"headers\":{\"authorization\":\"Bearer $2\"}}" |
+		jq -e ".status == 503" >/dev/null' sh "$R" "$(cat "$T/tok/k1")"
 check "... its status says why" is "$(q '{"op":"status"}')" \
 	'.providers[] | select(.jwks | test(":'"$DEAD"'/")) | .state == "none" and (.last_error | test("fetch failed"))'
 

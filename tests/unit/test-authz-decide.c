@@ -27,6 +27,7 @@ static const char policy_fmt[] =
 	"\"jwks_file\":\"%s\",\"cookie\":\"tok\",\"jwks_min_interval\":0}},"
 	"\"resources\":{\"apps\":{\"provider\":\"idp\",\"routes\":["
 	"{\"prefix\":\"/eng\",\"allow\":{\"groups\":[\"eng\"]}},"
+	"{\"prefix\":\"/both\",\"auth\":[\"jwt\",\"wireguard\"],\"allow\":\"any\"},"
 	"{\"prefix\":\"/\",\"allow\":\"any\"}]}}}";
 
 static void write_jwks(int with_key)
@@ -109,6 +110,23 @@ static json_t *ask_at(const char *path, const char *tok, int cookie, time_t t)
 	return f;
 }
 
+/* The reply to METHOD PATH from overlay address SOURCE with HEADERS (an
+ * object, taken), at NOW. */
+static json_t *ask_raw(const char *method, const char *path, const char *source, json_t *headers)
+{
+	char error[200] = "";
+	json_t *req, *f = NULL;
+	struct keysource *wait = NULL;
+
+	req = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "op", "check", "resource", "apps", "method", method,
+			"path", path, "source", source, "headers", headers);
+	assert_int_equal(authz_decide(&a, req, now, &f, error, sizeof error, &wait), DECIDED);
+	if (!f)
+		fail_msg("no decision: %s", error);
+	json_decref(req);
+	return f;
+}
+
 static int status_of(json_t *f)
 {
 	return (int)json_integer_value(json_object_get(f, "status"));
@@ -171,6 +189,61 @@ static void test_cache(void **state)
 	free(t1);
 	free(t2);
 	free(shortlived);
+}
+
+/* A method in lower case is refused (400), never matched against the
+ * routes' upper-case methods; a malformed or doubled Authorization is
+ * never answered from the cache by a decision made without one. */
+static void test_refusals(void **state)
+{
+	json_t *clients = json_pack("{s:{s:s,s:s}}", "laptop", "addr", "100.64.0.5", "user", "carol");
+	json_t *f;
+
+	(void)state;
+	authz_set_map(&a, clients, json_pack("{}"));
+	a.map_ready = 1;
+	json_decref(clients);
+	dcache_clear(a.cache);
+	f = ask_raw("delete", "/x", "100.64.0.9", json_object());
+	assert_int_equal(status_of(f), 400);
+	assert_string_equal(json_string_value(json_object_get(f, "rule")), "apps/method");
+	json_decref(f);
+	/* allowed by the WireGuard identity alone, and kept */
+	f = ask_raw("GET", "/both/x", "100.64.0.5", json_object());
+	assert_int_equal(status_of(f), 200);
+	json_decref(f);
+	f = ask_raw("GET", "/both/x", "100.64.0.5", json_object());
+	assert_true(cached(f));
+	json_decref(f);
+	/* the same with an Authorization that is not a Bearer token, or two */
+	f = ask_raw("GET", "/both/x", "100.64.0.5", json_pack("{s:s}", "authorization", "Basic eDp5"));
+	assert_false(cached(f));
+	assert_int_equal(status_of(f), 401);
+	json_decref(f);
+	f = ask_raw("GET", "/both/x", "100.64.0.5", json_pack("{s:[ss]}", "authorization", "Bearer a", "Bearer b"));
+	assert_false(cached(f));
+	assert_int_equal(status_of(f), 401);
+	json_decref(f);
+}
+
+/* A user name longer than the reason keeps, with a character of two bytes
+ * where it is cut: still a decision (valid UTF-8), not an empty error. */
+static void test_long_user(void **state)
+{
+	char name[160];
+	char *t;
+	json_t *f;
+
+	(void)state;
+	memset(name, 'a', 99);
+	memcpy(name + 99, "\xc3\xa9", 2);      /* bytes 100 and 101: é */
+	strcpy(name + 101, "-and-more");
+	t = token(name, json_pack("[s]", "eng"), now + 3600);
+	f = ask_at("/eng", t, 0, now);
+	assert_int_equal(status_of(f), 200);
+	assert_non_null(json_string_value(json_object_get(f, "reason")));
+	json_decref(f);
+	free(t);
 }
 
 static void test_key_removed(void **state)
@@ -247,7 +320,7 @@ static void test_assertion(void **state)
 	assert_int_equal(jwt_verify(jws, strlen(jws), &p, ks, now, &r), JWT_OK);
 	claims = r.claims;
 	assert_string_equal(json_string_value(json_object_get(claims, "user")), "alice");
-	assert_string_equal(json_string_value(json_object_get(claims, "rule")), "apps/routes/1");
+	assert_string_equal(json_string_value(json_object_get(claims, "rule")), "apps/routes/2");
 	assert_int_equal(json_integer_value(json_object_get(claims, "exp")), now + 120);
 	json_decref(claims);
 	/* expired after its lifetime */
@@ -267,6 +340,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_key_removed),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_long_user),
 		cmocka_unit_test(test_groups_and_headers),
 		cmocka_unit_test(test_assertion),
 	};

@@ -232,6 +232,9 @@ static void test_normalise(void **state)
 		{ "/a%5cb", NULL },
 		{ "/a%00", NULL },
 		{ "/a\\b", NULL },
+		{ "/static/..;/admin", NULL },   /* /admin to a servlet container */
+		{ "/admin;jsessionid=1/x", NULL },
+		{ "/a%3bb", "/a%3Bb" },           /* escaped: no container splits there */
 		{ "/a%zz", NULL },
 		{ "/a%4", NULL },
 		{ "/a%", NULL },

@@ -57,6 +57,12 @@ static int head_for(struct fixture *f, const char *text)
 	return exchange_build_head(&f->ex, "/x");
 }
 
+/* Whether the head for the upstream (not NUL-terminated) holds TEXT. */
+static int head_has(const struct fixture *f, const char *text)
+{
+	return memmem(f->ex.up_head, f->ex.up_head_len, text, strlen(text)) != NULL;
+}
+
 static void fixture_free(struct fixture *f)
 {
 	free(f->ex.up_head);
@@ -101,11 +107,11 @@ static void test_filtered_cookie_every_size(void **state)
 		/* one head, ending where it should, with every field of ours:
 		 * read as text, as it may be longer than p2p-tlsterm's own
 		 * parser takes */
-		if (strstr(f.ex.up_head, "\r\n\r\n") != f.ex.up_head + f.ex.up_head_len - 4 ||
-		    !strstr(f.ex.up_head, "\r\nContent-Length: 123456\r\n") ||
-		    !strstr(f.ex.up_head, "\r\nX-P2P-User: alice\r\n") ||
-		    !strstr(f.ex.up_head, "\r\nX-Forwarded-For: 127.77.0.10\r\n") ||
-		    !strstr(f.ex.up_head, "\r\nX-Request-Id: 0123456789abcdef\r\n"))
+		if (memmem(f.ex.up_head, f.ex.up_head_len, "\r\n\r\n", 4) != f.ex.up_head + f.ex.up_head_len - 4 ||
+		    !head_has(&f, "\r\nContent-Length: 123456\r\n") ||
+		    !head_has(&f, "\r\nX-P2P-User: alice\r\n") ||
+		    !head_has(&f, "\r\nX-Forwarded-For: 127.77.0.10\r\n") ||
+		    !head_has(&f, "\r\nX-Request-Id: 0123456789abcdef\r\n"))
 			fail_msg("%zu cookies: the head for the upstream is not whole", cookies);
 		if (f.ex.up_head_len <= HTTP_HEAD_MAX) {
 			upstream_reads(&f, &m);
@@ -130,9 +136,9 @@ static void test_underscore_names(void **state)
 				      "x-p2p_groups: admins\r\nX_Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\n"
 				      "X_Kept: yes\r\n\r\n"), 0);
 	upstream_reads(&f, &m);
-	assert_null(strstr(f.ex.up_head, "mallory"));
-	assert_null(strstr(f.ex.up_head, "admins"));
-	assert_null(strstr(f.ex.up_head, "6.6.6.6"));
+	assert_false(head_has(&f, "mallory"));
+	assert_false(head_has(&f, "admins"));
+	assert_false(head_has(&f, "6.6.6.6"));
 	assert_string_equal(http_find(&m, "x_kept")->value, "yes");
 	assert_string_equal(http_find(&m, "x-p2p-user")->value, "alice");
 	http_msg_free(&m);

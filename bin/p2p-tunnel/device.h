@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "noise.h"
 #include "offload.h"
+#include "ratelimit.h"
 #include "replay.h"
 
 /* Whitepaper section 6 (milliseconds), scaled down only by the test option
@@ -123,6 +124,7 @@ struct device {
 	struct wg_aead *aead;
 	uint8_t cookie_secret[WG_HASH_LEN];
 	uint64_t cookie_secret_time;
+	struct ratelimit ratelimit;     /* handshake messages per source, under load */
 	uint64_t load_window_start;
 	unsigned load_count;
 	uint8_t *buf;                 /* packet buffers: the data path allocates nothing */

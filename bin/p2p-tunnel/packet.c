@@ -186,9 +186,9 @@ int device_send_packet(struct peer *p, const uint8_t *pkt, size_t len)
 	timers_any_authenticated_packet_sent(p);
 	if (len)
 		timers_data_sent(p);
-	/* Keep the key fresh: the initiator rekeys after time or messages. */
-	if (s->keys.initiator &&
-	    (counter > REKEY_AFTER_MESSAGES || now - s->created > timing.rekey_after_time))
+	/* Keep the key fresh: either side after so many messages, the
+	 * initiator also after so long (as wireguard-go) */
+	if (counter > REKEY_AFTER_MESSAGES || (s->keys.initiator && now - s->created > timing.rekey_after_time))
 		device_send_handshake_initiation(p, 0);
 	return 0;
 }
@@ -289,8 +289,8 @@ static void send_segments(struct peer *p, uint8_t *seg, size_t stride, const siz
 	timers_any_authenticated_packet_traversal(p);
 	timers_any_authenticated_packet_sent(p);
 	timers_data_sent(p);
-	if (s->keys.initiator &&
-	    (s->send_counter > REKEY_AFTER_MESSAGES || now - s->created > timing.rekey_after_time))
+	if (s->send_counter > REKEY_AFTER_MESSAGES ||
+	    (s->keys.initiator && now - s->created > timing.rekey_after_time))
 		device_send_handshake_initiation(p, 0);
 }
 
@@ -436,8 +436,9 @@ static int under_load(struct device *dev)
 	return ++dev->load_count > UNDER_LOAD_HANDSHAKES;
 }
 
-/* MAC1 always; MAC2 (a cookie bound to the source) when under load. 0:
- * go on; -1: drop (a cookie reply may have been sent). */
+/* MAC1 always; MAC2 (a cookie bound to the source) when under load, and
+ * then a rate per source (ratelimit.c). 0: go on; -1: drop (a cookie reply
+ * may have been sent). */
 static int check_handshake_macs(struct device *dev, uint8_t *msg, size_t len, uint32_t sender,
 				const union sockaddr_any *src)
 {
@@ -459,7 +460,7 @@ static int check_handshake_macs(struct device *dev, uint8_t *msg, size_t len, ui
 	source_bytes(src, sb, &sblen);
 	noise_make_cookie(cookie, dev->cookie_secret, sb, sblen);
 	if (noise_check_mac2(msg, len, cookie) == 0)
-		return 0;
+		return ratelimit_allow(&dev->ratelimit, &src->sa, now) ? 0 : -1;
 	if (noise_create_cookie_reply(&reply, &dev->local, sender, cookie,
 				      msg + len - 2 * WG_MAC_LEN) == 0) {
 		fd = src->sa.sa_family == AF_INET ? dev->udp4 : dev->udp6;
@@ -510,7 +511,9 @@ static void handle_initiation(struct device *dev, uint8_t *buf, size_t len,
 	if (!s->keys.local_index ||
 	    noise_create_response(&p->remote, &p->hs, s->keys.local_index, &resp, &s->keys) < 0 ||
 	    session_bind_keys(s) < 0) {
-		session_free(dev, s);
+		session_free(dev, s);   /* its index with it: the handshake no longer names one */
+		OPENSSL_cleanse(&p->hs, sizeof p->hs);
+		p->hs.state = HS_NONE;
 		goto out;
 	}
 	noise_add_macs((uint8_t *)&resp, sizeof resp, p->remote.mac1_key,
@@ -546,6 +549,7 @@ static void handle_response(struct device *dev, uint8_t *buf, size_t len,
 	if (!s)
 		return;
 	if (noise_consume_response(&dev->local, &p->remote, &p->hs, m, &s->keys) < 0) {
+		OPENSSL_cleanse(s, sizeof *s);   /* keys may be half derived */
 		free(s);
 		return;
 	}
@@ -554,6 +558,7 @@ static void handle_response(struct device *dev, uint8_t *buf, size_t len,
 		p->hs.state = HS_NONE;
 		wg_aead_free(s->tx);
 		wg_aead_free(s->rx);
+		OPENSSL_cleanse(s, sizeof *s);
 		free(s);
 		return;
 	}

@@ -84,12 +84,17 @@ void peer_stage(struct peer *p, const uint8_t *pkt, size_t len)
 
 void peer_flush_staged(struct peer *p)
 {
+	struct staged out[MAX_STAGED_PACKETS];
 	unsigned n = p->nstaged;
 
+	/* taken out of P first: a packet that cannot go yet (no usable
+	 * session) is staged again by device_send_packet, as a copy, into
+	 * P's array, which must not be the one being freed here */
+	memcpy(out, p->staged, n * sizeof out[0]);
 	p->nstaged = 0;
 	for (unsigned i = 0; i < n; i++) {
-		device_send_packet(p, p->staged[i].data, p->staged[i].len);
-		free(p->staged[i].data);
+		device_send_packet(p, out[i].data, out[i].len);
+		free(out[i].data);
 	}
 }
 

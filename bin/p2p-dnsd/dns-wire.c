@@ -85,7 +85,10 @@ static int read_qname(const uint8_t *msg, size_t len, size_t *off, struct dns_qu
 		for (size_t i = 0; i < n; i++) {
 			uint8_t c = msg[o + 1 + i];
 
-			if (c <= 0x20 || c >= 0x7f || c == '.')
+			/* a backslash too: the name goes to libunbound as text,
+			 * which reads escapes in it (interna\108 would be
+			 * "internal" there, and not here) */
+			if (c <= 0x20 || c >= 0x7f || c == '.' || c == '\\')
 				return -1;
 			q->name[t++] = (char)c;
 		}

@@ -122,6 +122,31 @@ static struct entry *table_find(const struct table *t, const char *name, size_t 
 	}
 }
 
+/* Twice the slots, the entries moved over: a table is kept at most half
+ * full, whatever it was sized for (a name 100 labels deep has 100
+ * parents), so a probe always ends at an empty slot. */
+static int table_grow(struct table *t)
+{
+	size_t size = 2 * (t->mask + 1);
+	struct entry *slots = calloc(size, sizeof *slots);
+
+	if (!slots)
+		return -1;
+	for (size_t i = 0; i <= t->mask; i++) {
+		size_t k;
+
+		if (!t->slots[i].name)
+			continue;
+		for (k = t->slots[i].hash & (size - 1); slots[k].name; k = (k + 1) & (size - 1))
+			;
+		slots[k] = t->slots[i];
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->mask = size - 1;
+	return 0;
+}
+
 /* Add NAME (lower case) with ADDR (NULL: none), or replace the address of a
  * name already there (the last resource that names it wins, as before). */
 static int table_put(struct table *t, const char *name, const char *addr)
@@ -131,6 +156,8 @@ static int table_put(struct table *t, const char *name, const char *addr)
 	struct entry *e = table_find(t, name, len, h);
 	size_t i;
 
+	if (!e && 2 * (t->count + 1) > t->mask + 1 && table_grow(t) < 0)
+		return -1;
 	if (!e) {
 		for (i = h & t->mask; t->slots[i].name; i = (i + 1) & t->mask)
 			;

@@ -510,6 +510,28 @@ static void test_empty_non_terminals_and_any(void **state)
 	assert_int_equal(a.rr[0].type, DNS_TYPE_SOA);
 }
 
+/* One name 40 labels under the zone: 40 parents in a table sized for four
+ * a name (it filled up and a probe for a name not there never ended). */
+static void test_deep_name(void **state)
+{
+	char name[256] = "", res[400];
+	struct answer a;
+
+	(void)state;
+	for (int i = 0; i < 40; i++)
+		strcat(name, "l.");
+	strcat(name, "corp.test");
+	snprintf(res, sizeof res, "{\"deep\":{\"names\":[\"%s\"],\"addr\":\"100.64.0.9\"}}", name);
+	load("{\"overlay\":\"100.64.0.0/16\",\"dns\":{\"zones\":[\"corp.test\"]}}", res, 9);
+	ask(name, DNS_TYPE_A, &a);
+	assert_int_equal(a.an, 1);
+	ask(name + 20, DNS_TYPE_A, &a);          /* a parent: NODATA */
+	assert_int_equal(a.rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(a.an, 0);
+	ask("nothing.corp.test", DNS_TYPE_A, &a); /* not there: NXDOMAIN, at once */
+	assert_int_equal(a.rcode, DNS_RCODE_NXDOMAIN);
+}
+
 static void test_many_names(void **state)
 {
 	json_t *r = json_object(), *s;
@@ -552,6 +574,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_private, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_non_terminals_and_any, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_version_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deep_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_names, setup, teardown),
 	};
 

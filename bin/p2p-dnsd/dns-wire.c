@@ -787,6 +787,77 @@ static int copy_name(const uint8_t *in, size_t *off, uint8_t *out, size_t *o, si
 	}
 }
 
+/* The name at OFF (compression allowed, read as skip_name reads it) as
+ * text into TEXT (DNS_TEXT_MAX + 1 bytes): labels as they are, without
+ * escaping, for matching against zones only. 0 or -1. */
+static int name_text(const uint8_t *msg, size_t len, size_t off, char text[DNS_TEXT_MAX + 1])
+{
+	size_t o = off, t = 0, total = 0, bound = off;
+
+	for (;;) {
+		uint8_t n;
+
+		if (o >= len)
+			return -1;
+		n = msg[o];
+		if ((n & 0xc0) == 0xc0) {
+			size_t target;
+
+			if (o + 1 >= len)
+				return -1;
+			target = (size_t)(n & 0x3f) << 8 | msg[o + 1];
+			if (target < DNS_HEADER_LEN || target >= bound)
+				return -1;
+			bound = o = target;
+			continue;
+		}
+		if (n > 63)
+			return -1;
+		total += 1 + (size_t)n;
+		if (total > DNS_NAME_MAX)
+			return -1;
+		if (n == 0)
+			break;
+		if (o + 1 + n > len)
+			return -1;
+		if (t)
+			text[t++] = '.';
+		memcpy(text + t, msg + o + 1, n);
+		t += n;
+		o += 1 + (size_t)n;
+	}
+	text[t] = '\0';
+	return 0;
+}
+
+int dns_any_owner(const uint8_t *msg, size_t len, int (*match)(const char *name, void *ctx), void *ctx)
+{
+	size_t off = DNS_HEADER_LEN;
+	char text[DNS_TEXT_MAX + 1];
+	unsigned counts[4];
+	int root;
+
+	if (len < DNS_HEADER_LEN)
+		return -1;
+	for (int i = 0; i < 4; i++)
+		counts[i] = get16(msg + 4 + 2 * i);
+	for (unsigned i = 0; i < counts[0]; i++) {
+		if (skip_name(msg, len, &off, &root) < 0 || off + 4 > len)
+			return -1;
+		off += 4;
+	}
+	for (int section = 1; section < 4; section++)
+		for (unsigned i = 0; i < counts[section]; i++) {
+			if (name_text(msg, len, off, text) < 0 || skip_name(msg, len, &off, &root) < 0 ||
+			    off + 10 > len || off + 10 + get16(msg + off + 8) > len)
+				return -1;
+			if (match(text, ctx))
+				return 1;
+			off += 10 + get16(msg + off + 8);
+		}
+	return 0;
+}
+
 static int dnssec_type(uint16_t type)
 {
 	return type == 46 || type == 47 || type == 50; /* RRSIG, NSEC, NSEC3 */

@@ -137,6 +137,11 @@ size_t dns_build_error(uint8_t *buf, size_t cap, const uint8_t *msg, size_t len,
 size_t dns_strip_answer(const uint8_t *in, size_t len, uint8_t *out, size_t cap,
 			int strip_dnssec);
 
+/* Whether a record of response MSG (answer, authority or additional) has
+ * an owner MATCH(name, CTX) says yes to: 1, 0, or -1 when MSG is not read
+ * to its records' end (names as dns_strip_answer reads them). */
+int dns_any_owner(const uint8_t *msg, size_t len, int (*match)(const char *name, void *ctx), void *ctx);
+
 /* Where the TTLs of response MSG are: the offset of the TTL field of each
  * record of the answer, authority and additional sections, OPT records
  * left out (their TTL field holds flags), at most MAX of them into OFFS.

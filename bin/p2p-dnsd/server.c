@@ -150,12 +150,24 @@ static size_t finish_forwarded(uint8_t *out, size_t cap, const uint8_t *answer, 
 static void tcp_send(struct tcp_conn *c, const uint8_t *msg, size_t len);
 static void conn_unref(struct tcp_conn *c);
 
+static int owner_private(const char *name, void *zones)
+{
+	return zones_private(zones, name);
+}
+
 static void on_forwarded(void *ctx, const uint8_t *answer, size_t len, int rcode)
 {
 	struct waiting *w = ctx;
 	struct server *s = w->srv;
 	size_t n = 0;
 
+	/* Data for a private name from outside (x.evil.test CNAME to a
+	 * private name, and the upstream's address for it) never reaches a
+	 * client's cache: the whole answer is refused (SERVFAIL). */
+	if (answer && dns_any_owner(answer, len, owner_private, s->zones) != 0) {
+		log_info("an answer for %s held records for private names: refused", w->q.name);
+		answer = NULL;
+	}
 	if (answer)
 		n = finish_forwarded(s->reply, sizeof s->reply, answer, len, &w->q, w->limit);
 	if (n)

@@ -1299,6 +1299,48 @@ static void test_name_in_zone(void **ctx)
 	assert_false(dns_name_in_zone("", "example.internal"));
 }
 
+static int under_internal(const char *name, void *ctx)
+{
+	(void)ctx;
+	return dns_name_in_zone(name, "example.internal");
+}
+
+/* The owners of an answer's records, compressed ones included, are looked
+ * at: a public name's CNAME to a private one, with an address for the
+ * private name, is found (p2p-dnsd refuses such an answer). */
+static void test_any_owner(void **ctx)
+{
+	struct msg m;
+	size_t target;
+	static const uint8_t a[4] = { 203, 0, 113, 66 };
+
+	(void)ctx;
+	header(&m, 9, 0x8180, 1, 2, 0, 0);
+	name(&m, "x.evil.test");
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	put16(&m, 0xc00c);             /* x.evil.test CNAME vault.example.internal */
+	put16(&m, DNS_TYPE_CNAME);
+	put16(&m, DNS_CLASS_IN);
+	put32(&m, 60);
+	put16(&m, 24);
+	target = m.n;
+	name(&m, "vault.example.internal");
+	put16(&m, (uint16_t)(0xc000 | target));   /* vault.example.internal A ... */
+	put16(&m, DNS_TYPE_A);
+	put16(&m, DNS_CLASS_IN);
+	put32(&m, 60);
+	put16(&m, 4);
+	put(&m, a, 4);
+	assert_int_equal(dns_any_owner(m.b, m.n, under_internal, NULL), 1);
+	/* the CNAME alone names a private target, but owns a public name */
+	m.b[7] = 1;   /* ANCOUNT 1 */
+	m.n = target + 24;
+	assert_int_equal(dns_any_owner(m.b, m.n, under_internal, NULL), 0);
+	/* cut short: -1 */
+	assert_int_equal(dns_any_owner(m.b, m.n - 3, under_internal, NULL), -1);
+}
+
 /* libunbound's answer: its OPT goes (wherever it sits in the additional
  * section), other additional records and the other sections stay. */
 static void test_strip_opt(void **ctx)
@@ -1537,6 +1579,7 @@ int main(void)
 		cmocka_unit_test(test_name_to_wire),
 		cmocka_unit_test(test_name_in_zone),
 		cmocka_unit_test(test_strip_opt),
+		cmocka_unit_test(test_any_owner),
 		cmocka_unit_test(test_strip_dnssec_moves_pointers),
 	};
 

@@ -197,12 +197,13 @@ static void test_cache(void **state)
 static void test_refusals(void **state)
 {
 	json_t *clients = json_pack("{s:{s:s,s:s}}", "laptop", "addr", "100.64.0.5", "user", "carol");
-	json_t *f;
+	json_t *resources = json_object(), *f;
 
 	(void)state;
-	authz_set_map(&a, clients, json_pack("{}"));
+	authz_set_map(&a, clients, resources);
 	a.map_ready = 1;
 	json_decref(clients);
+	json_decref(resources);
 	dcache_clear(a.cache);
 	f = ask_raw("delete", "/x", "100.64.0.9", json_object());
 	assert_int_equal(status_of(f), 400);

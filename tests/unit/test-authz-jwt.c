@@ -336,14 +336,32 @@ static void test_keysets(void **state)
 		free(text);
 	}
 	EVP_PKEY_free(weak.pkey);
-	/* alg that does not fit the type */
+	/* an alg that does not fit the type, or one we do not verify with
+	 * (RSA-OAEP on a key without "use"): that key is skipped, as an
+	 * encryption key is; a set of it alone has no key to verify with,
+	 * and next to a good key it takes nothing from the set */
 	j = tk_jwk(&ec256);
 	json_object_set_new(j, "alg", json_string("RS256"));
 	doc = json_pack("{s:[o]}", "keys", j);
 	text = json_dumps(doc, JSON_COMPACT);
-	refused_set(text, "does not fit");
+	refused_set(text, "no signature verification key (1 skipped)");
 	free(text);
 	json_decref(doc);
+	{
+		char why[200];
+		struct keyset *set;
+		json_t *oaep = tk_jwk(&rsa);
+
+		json_object_set_new(oaep, "alg", json_string("RSA-OAEP"));
+		doc = json_pack("{s:[o,o]}", "keys", oaep, tk_jwk(&ec256));
+		text = json_dumps(doc, JSON_COMPACT);
+		set = keyset_parse(text, strlen(text), why, sizeof why);
+		if (!set)
+			fail_msg("a set with an RSA-OAEP key and a good one refused: %s", why);
+		keyset_free(set);
+		free(text);
+		json_decref(doc);
+	}
 	refused_set("{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}]}", "no signature verification key");
 	refused_set("{\"keys\":[]}", "no signature verification key");
 	refused_set("{\"keys\":{}}", "no \"keys\" array");

@@ -78,6 +78,9 @@ static int read_input(struct cconn *k);
 static void on_conn(struct loop *loop, int fd, uint32_t events, void *arg);
 static void process(struct cconn *k);
 
+#define RESPOND_DEPTH_MAX 8
+static int respond_depth;   /* respond() within process() within respond()... */
+
 /* ---- stores ---- */
 
 static struct store *get_store(void *arg, const char *host, char *err, size_t errsize)
@@ -234,7 +237,18 @@ static void respond(struct cconn *k, int status, json_t *body)
 	}
 	free(text);
 	k->state = C_WRITE;
-	process(k);
+	/* process() reads the next pipelined request, whose answer comes
+	 * back here: past a few answers in one go the rest wait for the next
+	 * turn of the loop (the socket is writable, so it comes at once), so
+	 * that a client pipelining thousands of requests answered at once
+	 * (404s, empty POSTs) cannot grow the stack without end */
+	if (respond_depth >= RESPOND_DEPTH_MAX) {
+		set_events(k, EPOLLIN | EPOLLOUT);
+		return;
+	}
+	respond_depth++;
+	process(k);   /* K may be freed: not touched after */
+	respond_depth--;
 }
 
 static void respond_error(struct cconn *k, int status, const char *error, uint64_t next)

@@ -54,7 +54,14 @@ struct peer {
 	unsigned refs;
 	size_t waiting;             /* replies queued behind a commit */
 	uint64_t flushed;           /* the round of acknowledgements last written */
+	int cut;                    /* too many replies waited: no more requests read */
 };
+
+/* Replies a connection may have queued behind a commit. While the log
+ * cannot be written, the records it sends are refused, and each refusal
+ * waits behind the acknowledgements before it: past this many the
+ * connection is read no more (it closes once the commit comes). */
+#define PEER_WAITING_MAX 100000
 
 /* A reply that waits for the commit of SEQ: the acknowledgement of SEQ,
  * or (REPLY) an answer to a later request on the same connection, held
@@ -155,6 +162,16 @@ static void reply(struct writer *w, struct ipc_conn *c, json_t *reply)
 {
 	struct peer *p = ipc_conn_data(c);
 
+	if (p && p->waiting >= PEER_WAITING_MAX) {
+		if (!p->cut) {
+			log_error("a client has %d replies waiting for a commit that does not come: "
+				  "reading no more of its requests", PEER_WAITING_MAX);
+			p->cut = 1;
+			ipc_conn_close(c);
+		}
+		json_decref(reply);
+		return;
+	}
 	if (p && p->waiting && add_ack(w, p, 1, 0, reply, w->store.pseq) == 0)
 		return;
 	ipc_send(c, reply);

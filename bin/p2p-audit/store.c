@@ -499,7 +499,16 @@ int store_commit(struct store *s, uint64_t safe_seq, char *err, size_t errsize)
 		off += (size_t)n;
 	}
 	if (fdatasync(s->fd) < 0) {
-		say(err, errsize, "unable to sync %s/%s: %s", s->dir, AUDIT_CURRENT, strerror(errno));
+		int saved = errno;
+
+		/* What this group wrote may stay in the page cache, marked clean
+		 * (Linux does that after a failed writeback): cut it off, so that
+		 * the next start does not carry on from records that never
+		 * reached the disk (none of them was acknowledged). */
+		if (ftruncate(s->fd, (off_t)s->size) < 0 || fsync(s->fd) < 0)
+			log_error("unable to cut the records that did not reach the disk off %s/%s: %s",
+				  s->dir, AUDIT_CURRENT, strerror(errno));
+		say(err, errsize, "unable to sync %s/%s: %s", s->dir, AUDIT_CURRENT, strerror(saved));
 		return STORE_SYNC;
 	}
 	if (s->first == 0)

@@ -14,6 +14,10 @@
 #include "log.h"
 
 #define FORWARD_TIMEOUT_MS 5000
+/* Queries in flight upstream at once: each holds memory and a timer for up
+ * to FORWARD_TIMEOUT_MS, so a flood of names not cached is bounded here
+ * (the rest get SERVFAIL at once). */
+#define FORWARD_PENDING_MAX 10000
 
 struct pending {
 	struct forwarder *f;
@@ -188,11 +192,21 @@ void forwarder_free(struct forwarder *f)
 int forwarder_query(struct forwarder *f, const struct dns_query *q, forward_done_fn *done,
 		    void *ctx)
 {
-	struct pending *p = calloc(1, sizeof *p);
+	struct pending *p;
 	char name[DNS_TEXT_MAX + 2];
 	int rc;
 
-	if (!p)
+	if (f->npending >= FORWARD_PENDING_MAX) {
+		static uint64_t warned;
+
+		if (loop_now_ms() - warned >= 10000) {
+			log_warning("%d queries already wait for upstream answers: answering SERVFAIL",
+				    FORWARD_PENDING_MAX);
+			warned = loop_now_ms();
+		}
+		return -1;
+	}
+	if (!(p = calloc(1, sizeof *p)))
 		return -1;
 	p->f = f;
 	p->ctx = ctx;
@@ -205,6 +219,11 @@ int forwarder_query(struct forwarder *f, const struct dns_query *q, forward_done
 		return -1;
 	}
 	p->timer = loop_timer_add(f->loop, FORWARD_TIMEOUT_MS, on_timeout, p);
+	if (!p->timer) {   /* no memory for it: never left without a timeout */
+		ub_cancel(f->ub, p->async_id);
+		free(p);
+		return -1;
+	}
 	p->next = f->pending;
 	if (f->pending)
 		f->pending->prev = p;

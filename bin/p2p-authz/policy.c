@@ -503,7 +503,10 @@ static void load_allow(struct loader *ld, const char *path, json_t *v, struct ro
 		return;
 	}
 	if (json_is_object(v)) {
-		rt->allow = calloc(1, sizeof *rt->allow);
+		if (!(rt->allow = calloc(1, sizeof *rt->allow))) {
+			problem(ld, path, "out of memory");
+			return;
+		}
 		rt->nallow = 1;
 		load_allow_entry(ld, path, v, rt->allow, rt->auth);
 		return;
@@ -517,7 +520,11 @@ static void load_allow(struct loader *ld, const char *path, json_t *v, struct ro
 		return;
 	}
 	rt->nallow = json_array_size(v);
-	rt->allow = calloc(rt->nallow ? rt->nallow : 1, sizeof *rt->allow);
+	if (!(rt->allow = calloc(rt->nallow ? rt->nallow : 1, sizeof *rt->allow))) {
+		rt->nallow = 0;
+		problem(ld, path, "out of memory");
+		return;
+	}
 	json_array_foreach(v, i, e) {
 		char p[600];
 
@@ -701,17 +708,21 @@ struct policy *policy_load(const char *file, const char *text, size_t len,
 	}
 	m = json_object_get(doc, "providers");
 	if (m && want_type(&ld, ".providers", m, JSON_OBJECT, "an object")) {
-		p->providers = calloc(json_object_size(m) + 1, sizeof *p->providers);
-		json_object_foreach(m, key, v)
-			load_provider(&ld, key, v, &p->providers[p->nproviders++]);
+		if (!(p->providers = calloc(json_object_size(m) + 1, sizeof *p->providers)))
+			problem(&ld, ".providers", "out of memory");
+		else
+			json_object_foreach(m, key, v)
+				load_provider(&ld, key, v, &p->providers[p->nproviders++]);
 	}
 	m = json_object_get(doc, "resources");
 	if (!m) {
 		problem(&ld, "", "\"resources\" is missing");
 	} else if (want_type(&ld, ".resources", m, JSON_OBJECT, "an object")) {
-		p->resources = calloc(json_object_size(m) + 1, sizeof *p->resources);
-		json_object_foreach(m, key, v)
-			load_resource(&ld, key, v, &p->resources[p->nresources++]);
+		if (!(p->resources = calloc(json_object_size(m) + 1, sizeof *p->resources)))
+			problem(&ld, ".resources", "out of memory");
+		else
+			json_object_foreach(m, key, v)
+				load_resource(&ld, key, v, &p->resources[p->nresources++]);
 	}
 	(void)i;
 out:

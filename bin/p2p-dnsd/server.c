@@ -150,6 +150,18 @@ static size_t finish_forwarded(uint8_t *out, size_t cap, const uint8_t *answer, 
 static void tcp_send(struct tcp_conn *c, const uint8_t *msg, size_t len);
 static void conn_unref(struct tcp_conn *c);
 
+/* Whether FD is still one of our listening sockets: the map may have moved
+ * the address a query came to while its answer was on the way, and the
+ * number of the socket closed then may now be another's (an accepted TCP
+ * connection's, whose stream would take a bare DNS message). */
+static int listening_on(const struct server *s, int fd)
+{
+	for (int i = 0; i < s->nfds; i++)
+		if (s->fds[i] == fd)
+			return 1;
+	return 0;
+}
+
 static int owner_private(const char *name, void *zones)
 {
 	return zones_private(zones, name);
@@ -181,7 +193,7 @@ static void on_forwarded(void *ctx, const uint8_t *answer, size_t len, int rcode
 		if (!w->conn->closed)
 			tcp_send(w->conn, s->reply, n);
 		conn_unref(w->conn);
-	} else if (n) {
+	} else if (n && listening_on(s, w->udp_fd)) {
 		(void)!sendto(w->udp_fd, s->reply, n, 0, &w->client.sa, w->client_len);
 	}
 	free(w);

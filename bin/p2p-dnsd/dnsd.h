@@ -78,7 +78,8 @@ size_t cache_get(struct answer_cache *c, const struct dns_query *q, uint64_t now
 struct server;
 struct server *server_new(struct loop *loop, struct zones *zones, struct dnsd_stats *st);
 /* Listen on ADDR (UDP and TCP); 0 or -1 with errno. */
-int server_listen(struct server *s, const char *addr, uint16_t port);
+/* IFACE (or NULL): only queries that came in on that interface. */
+int server_listen(struct server *s, const char *addr, uint16_t port, const char *iface);
 /* Close the UDP and TCP listeners on ADDR (as inet_ntop writes it) and
  * PORT; connections already accepted stay. 0, or -1 if there were none. */
 int server_unlisten(struct server *s, const char *addr, uint16_t port);

@@ -3,6 +3,7 @@
  * libunbound to the upstreams the host used before (or by recursion). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -21,11 +22,12 @@
 #include "privs.h"
 
 #define USAGE "p2p-dnsd [-v] [-n] [-d fd] [-u user] [-r rundir] [-m mapd.sock] [-l addr[:port]]... " \
-	      "[-f upstream[@port]]... [-F resolv.conf] [-R] [-a trust-anchor]"
+	      "[-f upstream[@port]]... [-F resolv.conf] [-R] [-a trust-anchor] [-i iface]"
 #define MAX_LISTEN 8
 
 static struct {
 	const char *rundir, *mapd, *resolv, *anchor, *user;
+	const char *iface;        /* -i: the map's DNS address answers only on it */
 	const char *listen[MAX_LISTEN];
 	int nlisten, recursion, check, notify_fd;
 	json_t *fixed_upstreams;  /* -f, in order, before those of -F */
@@ -220,7 +222,7 @@ static void start_serving(void)
 
 		parse_listen(opt.listen[i], &a, &port);
 		addr_str(&a, addr);
-		if (server_listen(d.server, addr, port) < 0)
+		if (server_listen(d.server, addr, port, NULL) < 0)
 			log_fatal(EXIT_SYSTEM, "unable to listen on %s port %u: %s", addr, port,
 				  strerror(errno));
 		log_info("answering on %s port %u (UDP and TCP)", addr, port);
@@ -264,7 +266,7 @@ static void follow_overlay_dns(json_t *settings)
 			  "would loop; not answering there", want);
 		return;
 	}
-	if (server_listen(d.server, want, 53) < 0) {
+	if (server_listen(d.server, want, 53, opt.iface) < 0) {
 		log_error("unable to answer on the map's DNS address %s port 53: %s", want, strerror(errno));
 		return;
 	}
@@ -416,7 +418,7 @@ static void parse_options(int argc, char **argv)
 	int c;
 
 	opt.fixed_upstreams = json_array();
-	while ((c = getopt(argc, argv, "vnd:u:r:m:l:f:F:Ra:")) != -1) {
+	while ((c = getopt(argc, argv, "vnd:u:r:m:l:f:F:Ra:i:")) != -1) {
 		switch (c) {
 		case 'v': log_set_verbosity(2); break;
 		case 'n': opt.check = 1; break;
@@ -452,6 +454,11 @@ static void parse_options(int argc, char **argv)
 		case 'F': opt.resolv = optarg; break;
 		case 'R': opt.recursion = 1; break;
 		case 'a': opt.anchor = optarg; break;
+		case 'i':
+			if (!optarg[0] || strlen(optarg) >= IFNAMSIZ || strchr(optarg, '/'))
+				log_fatal(EXIT_USAGE, "-i %s: not an interface name", optarg);
+			opt.iface = optarg;
+			break;
 		default: log_usage(USAGE);
 		}
 	}

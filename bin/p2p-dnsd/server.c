@@ -530,7 +530,7 @@ size_t server_tcp_connections(const struct server *s)
 	return s->nconns;
 }
 
-static int open_listener(int type, const union sa_any *sa, socklen_t len)
+static int open_listener(int type, const union sa_any *sa, socklen_t len, const char *iface)
 {
 	int fd = socket(sa->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
 
@@ -539,7 +539,11 @@ static int open_listener(int type, const union sa_any *sa, socklen_t len)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	/* The overlay address may appear only once the tunnel is up. */
 	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
-	if (bind(fd, &sa->sa, len) < 0 || (type == SOCK_STREAM && listen(fd, 64) < 0)) {
+	/* With IFACE, only packets that came in on it: with Linux's weak host
+	 * model a neighbour on the LAN could otherwise send to the overlay
+	 * address through this host's MAC address. */
+	if ((iface && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, iface, (socklen_t)strlen(iface)) < 0) ||
+	    bind(fd, &sa->sa, len) < 0 || (type == SOCK_STREAM && listen(fd, 64) < 0)) {
 		int saved = errno;
 
 		close(fd);
@@ -549,7 +553,7 @@ static int open_listener(int type, const union sa_any *sa, socklen_t len)
 	return fd;
 }
 
-int server_listen(struct server *s, const char *addr, uint16_t port)
+int server_listen(struct server *s, const char *addr, uint16_t port, const char *iface)
 {
 	union sa_any sa;
 	socklen_t len;
@@ -572,10 +576,10 @@ int server_listen(struct server *s, const char *addr, uint16_t port)
 		errno = EINVAL;
 		return -1;
 	}
-	u = open_listener(SOCK_DGRAM, &sa, len);
+	u = open_listener(SOCK_DGRAM, &sa, len, iface);
 	if (u < 0)
 		return -1;
-	t = open_listener(SOCK_STREAM, &sa, len);
+	t = open_listener(SOCK_STREAM, &sa, len, iface);
 	if (t < 0 || loop_add_fd(s->loop, u, EPOLLIN, on_udp, s) < 0) {
 		int saved = errno;
 

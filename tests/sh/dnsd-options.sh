@@ -78,6 +78,7 @@ cat >"$T/map.json" <<'EOF'
                          "connectors": ["ny"], "upstream": "http://10.0.10.15:8080"}}}
 EOF
 p2p-mapd -r "$T/run" -s "$T/state" -f "$T/map.json" >"$T/mapd.log" 2>&1 &
+mapd=$!
 pids="$pids $!"
 P=$((30000 + $$ % 10000))
 printf 'nameserver 192.0.2.10\nnameserver 192.0.2.11\n' >"$T/upstream.conf"
@@ -140,5 +141,32 @@ fi
 check "p2p-dnsd still answers, the same process" \
 	sh -c '[ "$("$@")" = 100.96.128.20 ]' sh kdig @"$L" -p "$LP" +short +retry=0 +timeout=2 vault.example.internal
 check "... alive" kill -0 "$dnsd"
+
+# ---- -i: the map's DNS address answers only what came in on that interface ----
+if [ "$(id -u)" = 0 ]; then
+	kill "$dnsd"; wait "$dnsd" 2>/dev/null
+	# an overlay on loopback, so that its DNS address is on lo
+	jq '.version = 2 | .overlay = "127.64.0.0/16" | .dns.addr = "127.64.0.53" |
+	    .resources.vault.addr = "127.64.128.20"' "$T/map.json" >"$T/map2.json" && mv "$T/map2.json" "$T/map.json"
+	kill -HUP "$mapd"
+	printf 'nameserver 192.0.2.30\n' >"$T/upstream.conf"
+	p2p-dnsd -r "$T/run" -m "$T/run/mapd.sock" -l "$L:$LP" -F "$T/upstream.conf" -i lo >"$T/dnsd-i.log" 2>&1 &
+	dnsd=$!
+	pids="$pids $dnsd"
+	check "-i lo: the map's DNS address (127.64.0.53, on lo) answers" wait_for 10 sh -c '[ "$("$@")" = 127.64.128.20 ]' sh \
+		kdig @127.64.0.53 +short +retry=0 +timeout=1 vault.example.internal
+	check "... bound to lo (SO_BINDTODEVICE)" \
+		sh -c 'ss -Hlnup | grep "127.64.0.53%lo:53" >/dev/null' sh
+	kill "$dnsd"; wait "$dnsd" 2>/dev/null
+	p2p-dnsd -r "$T/run" -m "$T/run/mapd.sock" -l "$L:$LP" -F "$T/upstream.conf" -i nosuch0 >"$T/dnsd-i.log" 2>&1 &
+	dnsd=$!
+	pids="$pids $dnsd"
+	check "-i with an interface not there: the map's DNS address is not answered, and the log says why" \
+		wait_for 10 grep -q "unable to answer on the map's DNS address 127.64.0.53 port 53: No such device" "$T/dnsd-i.log"
+	check "... the -l address still answers" \
+		sh -c '[ "$("$@")" = 127.64.128.20 ]' sh kdig @"$L" -p "$LP" +short +retry=0 +timeout=2 vault.example.internal
+else
+	skip "dnsd-options: -i needs port 53 on the map's DNS address (root)"
+fi
 
 finish

@@ -51,6 +51,32 @@ struct verdict {
 static void why(struct verdict *v, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* S made valid UTF-8 in place: a byte that does not start or continue a
+ * whole character becomes '?'. The reason goes into JSON, which refuses
+ * anything else, and "%.200s" of a request's host or a claim may cut a
+ * character anywhere (the reply would otherwise be an empty error). */
+static void utf8_mend(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+			   (*p & 0xf8) == 0xf0 ? 4 : 0;
+		size_t k = 1;
+
+		while (n > 1 && k < n && (p[k] & 0xc0) == 0x80)
+			k++;
+		/* no overlong forms or surrogates either, as jansson checks */
+		if (n == 0 || k < n || (n == 2 && *p < 0xc2) || (n == 3 && *p == 0xe0 && p[1] < 0xa0) ||
+		    (n == 3 && *p == 0xed && p[1] >= 0xa0) || (n == 4 && *p == 0xf0 && p[1] < 0x90) ||
+		    (n == 4 && (*p > 0xf4 || (*p == 0xf4 && p[1] >= 0x90)))) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 static void why(struct verdict *v, int status, const char *fmt, ...)
 {
 	va_list ap;
@@ -59,6 +85,7 @@ static void why(struct verdict *v, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(v->reason, sizeof v->reason, fmt, ap);
 	va_end(ap);
+	utf8_mend(v->reason);
 }
 
 /* ---- the map ---- */

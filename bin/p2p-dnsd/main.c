@@ -45,7 +45,14 @@ static struct {
 	json_t *upstreams;   /* -f and -F together, as libunbound has them */
 	int serving;
 	char overlay_dns[ADDR_STRLEN]; /* the map's dns.addr we answer on, or "" */
+	char overlay_want[ADDR_STRLEN]; /* ... we would answer on (-i: when IFACE is there) */
+	unsigned overlay_ifindex;       /* -i: IFACE's index when it was bound */
 } d;
+
+/* -i: how often IFACE is looked at. Bound to a device is bound to its
+ * index, and p2p-tunnel makes p2p0 again when it restarts: the map's DNS
+ * address is then bound again to the new one. */
+#define IFACE_CHECK_MS 1000
 
 /* "127.0.2.53", "127.0.2.53:5353", "[::1]:53". Not a wildcard: a UDP
  * answer must leave from the address the query came to, and a resolver
@@ -237,6 +244,28 @@ static void start_serving(void)
  * before the address is there and across tunnel restarts; followed when
  * the map moves it. A failure (no CAP_NET_BIND_SERVICE, say) is logged,
  * and -l's addresses still answer. */
+/* -i: the map's DNS address bound again when IFACE is made again (another
+ * index), or bound once IFACE is there. */
+static void on_iface_check(struct loop *loop, void *arg)
+{
+	unsigned idx = if_nametoindex(opt.iface);
+
+	(void)arg;
+	if (d.overlay_want[0] && idx && (!d.overlay_dns[0] || idx != d.overlay_ifindex)) {
+		if (d.overlay_dns[0])
+			server_unlisten(d.server, d.overlay_dns, 53);
+		d.overlay_dns[0] = '\0';
+		if (server_listen(d.server, d.overlay_want, 53, opt.iface) == 0) {
+			snprintf(d.overlay_dns, sizeof d.overlay_dns, "%s", d.overlay_want);
+			d.overlay_ifindex = idx;
+			log_info("answering on %s port 53 on %s (the interface is there again)", d.overlay_dns,
+				 opt.iface);
+		}
+	}
+	if (!loop_timer_add(loop, IFACE_CHECK_MS, on_iface_check, NULL))
+		log_error("out of memory: %s is looked at no more", opt.iface);
+}
+
 static void follow_overlay_dns(json_t *settings)
 {
 	const char *text = json_string_value(json_object_get(json_object_get(settings, "dns"), "addr"));
@@ -252,6 +281,7 @@ static void follow_overlay_dns(json_t *settings)
 		log_info("no longer answering on %s port 53 (the map's DNS address moved)", d.overlay_dns);
 	}
 	d.overlay_dns[0] = '\0';
+	d.overlay_want[0] = '\0';
 	if (!want[0])
 		return;
 	for (int i = 0; i < opt.nlisten; i++) {
@@ -266,10 +296,14 @@ static void follow_overlay_dns(json_t *settings)
 			  "would loop; not answering there", want);
 		return;
 	}
+	snprintf(d.overlay_want, sizeof d.overlay_want, "%s", want);
 	if (server_listen(d.server, want, 53, opt.iface) < 0) {
-		log_error("unable to answer on the map's DNS address %s port 53: %s", want, strerror(errno));
+		log_error("unable to answer on the map's DNS address %s port 53: %s%s", want, strerror(errno),
+			  opt.iface ? " (trying again while the interface is not there)" : "");
 		return;
 	}
+	if (opt.iface)
+		d.overlay_ifindex = if_nametoindex(opt.iface);
 	snprintf(d.overlay_dns, sizeof d.overlay_dns, "%s", want);
 	log_info("answering on %s port 53 (UDP and TCP), the map's DNS address", want);
 }
@@ -500,6 +534,8 @@ int main(int argc, char **argv)
 	d.watch = mapwatch_new(d.loop, opt.mapd, on_map, NULL);
 	if (!d.watch)
 		log_fatal(EXIT_SYSTEM, "unable to follow %s: %s", opt.mapd, strerror(errno));
+	if (opt.iface && !loop_timer_add(d.loop, IFACE_CHECK_MS, on_iface_check, NULL))
+		log_fatal(EXIT_SYSTEM, "out of memory");
 	if (loop_run(d.loop) < 0)
 		log_fatal(EXIT_SYSTEM, "event loop failed: %s", strerror(errno));
 	forwarder_free(d.fwd);

@@ -3,8 +3,8 @@
  * libunbound to the upstreams the host used before (or by recursion). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
 #include <limits.h>
+#include <net/if.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -239,11 +239,6 @@ static void start_serving(void)
 		log_warning("unable to signal readiness: %s", strerror(errno));
 }
 
-/* The map's overlay DNS address (dns.addr), port 53, besides -l's: what
- * the clients' tunnels put on their interface. Bound with IP_FREEBIND, so
- * before the address is there and across tunnel restarts; followed when
- * the map moves it. A failure (no CAP_NET_BIND_SERVICE, say) is logged,
- * and -l's addresses still answer. */
 /* -i: the map's DNS address bound again when IFACE is made again (another
  * index), or bound once IFACE is there. */
 static void on_iface_check(struct loop *loop, void *arg)
@@ -266,6 +261,11 @@ static void on_iface_check(struct loop *loop, void *arg)
 		log_error("out of memory: %s is looked at no more", opt.iface);
 }
 
+/* The map's overlay DNS address (dns.addr), port 53, besides -l's: what
+ * the clients' tunnels put on their interface. Bound with IP_FREEBIND, so
+ * before the address is there and across tunnel restarts; followed when
+ * the map moves it. A failure (no CAP_NET_BIND_SERVICE, say) is logged,
+ * and -l's addresses still answer. */
 static void follow_overlay_dns(json_t *settings)
 {
 	const char *text = json_string_value(json_object_get(json_object_get(settings, "dns"), "addr"));
@@ -299,7 +299,7 @@ static void follow_overlay_dns(json_t *settings)
 	snprintf(d.overlay_want, sizeof d.overlay_want, "%s", want);
 	if (server_listen(d.server, want, 53, opt.iface) < 0) {
 		log_error("unable to answer on the map's DNS address %s port 53: %s%s", want, strerror(errno),
-			  opt.iface ? " (trying again while the interface is not there)" : "");
+			  opt.iface ? " (tried again every second)" : "");
 		return;
 	}
 	if (opt.iface)

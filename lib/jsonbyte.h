@@ -30,4 +30,22 @@ static inline size_t json_plain_len(const char *s, size_t n, unsigned char mask)
 	return (size_t)(p - (const unsigned char *)s);
 }
 
+/* The length of the whole UTF-8 character at P, N bytes left, as JSON
+ * text may carry it (RFC 3629: no overlong form, no surrogate, nothing
+ * past U+10FFFF), or 0 when none starts there. For bytes past 0x7f. */
+static inline size_t utf8_char_len(const unsigned char *p, size_t n)
+{
+	size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
+
+	if (!len || p[0] < 0xc2 || p[0] >= 0xf5 || len > n)
+		return 0;
+	for (size_t k = 1; k < len; k++)
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+		return 0;
+	return len;
+}
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "addr.h"
 #include "authz.h"
+#include "jsonbyte.h"
 
 /* Headers a client may have sent to pass as someone: always removed. */
 static const char *const identity_headers[] = {
@@ -58,22 +59,17 @@ static void why(struct verdict *v, int status, const char *fmt, ...)
 static void utf8_mend(char *s)
 {
 	unsigned char *p = (unsigned char *)s;
+	size_t left = strlen(s);
 
-	while (*p) {
-		size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
-			   (*p & 0xf8) == 0xf0 ? 4 : 0;
-		size_t k = 1;
+	while (left) {
+		size_t n = *p < 0x80 ? 1 : utf8_char_len(p, left);
 
-		while (n > 1 && k < n && (p[k] & 0xc0) == 0x80)
-			k++;
-		/* no overlong forms or surrogates either, as jansson checks */
-		if (n == 0 || k < n || (n == 2 && *p < 0xc2) || (n == 3 && *p == 0xe0 && p[1] < 0xa0) ||
-		    (n == 3 && *p == 0xed && p[1] >= 0xa0) || (n == 4 && *p == 0xf0 && p[1] < 0x90) ||
-		    (n == 4 && (*p > 0xf4 || (*p == 0xf4 && p[1] >= 0x90)))) {
-			*p++ = '?';
-			continue;
+		if (!n) {
+			*p = '?';
+			n = 1;
 		}
 		p += n;
+		left -= n;
 	}
 }
 

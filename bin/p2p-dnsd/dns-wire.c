@@ -108,10 +108,12 @@ static int read_qname(const uint8_t *msg, size_t len, size_t *off, struct dns_qu
  * allowed: each pointer must go to a label in the message after the header
  * and before the previous pointer's target (before the name itself for the
  * first), so a loop is impossible; the name it spells stays under 256
- * bytes. *ROOT says whether the name was the root, uncompressed. */
-static int skip_name(const uint8_t *msg, size_t len, size_t *off, int *root)
+ * bytes. *ROOT says whether the name was the root, uncompressed. With
+ * TEXT (DNS_TEXT_MAX + 1 bytes), the name it spells is written there:
+ * labels as they are, without escaping, for matching against zones. */
+static int walk_name(const uint8_t *msg, size_t len, size_t *off, int *root, char *text)
 {
-	size_t o = *off, end = 0, total = 0, bound = *off;
+	size_t o = *off, end = 0, total = 0, bound = *off, t = 0;
 	int jumped = 0;
 
 	*root = 0;
@@ -145,14 +147,27 @@ static int skip_name(const uint8_t *msg, size_t len, size_t *off, int *root)
 			break;
 		if (o + 1 + n > len)
 			return -1;
+		if (text) {
+			if (t)
+				text[t++] = '.';
+			memcpy(text + t, msg + o + 1, n);
+			t += n;
+		}
 		o += 1 + (size_t)n;
 	}
+	if (text)
+		text[t] = '\0';
 	if (!jumped) {
 		*root = o == *off;
 		end = o + 1;
 	}
 	*off = end;
 	return 0;
+}
+
+static int skip_name(const uint8_t *msg, size_t len, size_t *off, int *root)
+{
+	return walk_name(msg, len, off, root, NULL);
 }
 
 /* The OPT record's fixed part read, RDATA at msg[o, o + rdlen). */
@@ -787,49 +802,6 @@ static int copy_name(const uint8_t *in, size_t *off, uint8_t *out, size_t *o, si
 	}
 }
 
-/* The name at OFF (compression allowed, read as skip_name reads it) as
- * text into TEXT (DNS_TEXT_MAX + 1 bytes): labels as they are, without
- * escaping, for matching against zones only. 0 or -1. */
-static int name_text(const uint8_t *msg, size_t len, size_t off, char text[DNS_TEXT_MAX + 1])
-{
-	size_t o = off, t = 0, total = 0, bound = off;
-
-	for (;;) {
-		uint8_t n;
-
-		if (o >= len)
-			return -1;
-		n = msg[o];
-		if ((n & 0xc0) == 0xc0) {
-			size_t target;
-
-			if (o + 1 >= len)
-				return -1;
-			target = (size_t)(n & 0x3f) << 8 | msg[o + 1];
-			if (target < DNS_HEADER_LEN || target >= bound)
-				return -1;
-			bound = o = target;
-			continue;
-		}
-		if (n > 63)
-			return -1;
-		total += 1 + (size_t)n;
-		if (total > DNS_NAME_MAX)
-			return -1;
-		if (n == 0)
-			break;
-		if (o + 1 + n > len)
-			return -1;
-		if (t)
-			text[t++] = '.';
-		memcpy(text + t, msg + o + 1, n);
-		t += n;
-		o += 1 + (size_t)n;
-	}
-	text[t] = '\0';
-	return 0;
-}
-
 int dns_any_owner(const uint8_t *msg, size_t len, int (*match)(const char *name, void *ctx), void *ctx)
 {
 	size_t off = DNS_HEADER_LEN;
@@ -848,8 +820,8 @@ int dns_any_owner(const uint8_t *msg, size_t len, int (*match)(const char *name,
 	}
 	for (int section = 1; section < 4; section++)
 		for (unsigned i = 0; i < counts[section]; i++) {
-			if (name_text(msg, len, off, text) < 0 || skip_name(msg, len, &off, &root) < 0 ||
-			    off + 10 > len || off + 10 + get16(msg + off + 8) > len)
+			if (walk_name(msg, len, &off, &root, text) < 0 || off + 10 > len ||
+			    off + 10 + get16(msg + off + 8) > len)
 				return -1;
 			if (match(text, ctx))
 				return 1;

@@ -449,23 +449,13 @@ static void jw_value(struct jw *w, const char *lit, size_t litlen, const char *v
 			continue;
 		}
 		{
-			size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1, k;
-			int ok = len > 1 && c >= 0xc2 && c < 0xf5 && i + len <= n;
+			size_t len = utf8_char_len((const unsigned char *)v + i, n - i);
 
-			for (k = 1; ok && k < len; k++)
-				ok = ((unsigned char)v[i + k] & 0xc0) == 0x80;
-			/* no overlong three- or four-byte forms, no surrogates */
-			if (ok && len == 3)
-				ok = !(c == 0xe0 && (unsigned char)v[i + 1] < 0xa0) &&
-				     !(c == 0xed && (unsigned char)v[i + 1] >= 0xa0);
-			if (ok && len == 4)
-				ok = !(c == 0xf0 && (unsigned char)v[i + 1] < 0x90) &&
-				     !(c == 0xf4 && (unsigned char)v[i + 1] >= 0x90);
-			if (ok)
+			if (len)
 				jw_put(w, v + i, len);
 			else
 				jw_put(w, "\\ufffd", 6);
-			i += ok ? len : 1;
+			i += len ? len : 1;
 		}
 	}
 	jw_put(w, "\"", 1);

@@ -4,22 +4,13 @@
 # announces a flow-control window of 0 and sends no WINDOW_UPDATE. It
 # prints "status N" once the response's HEADERS frame came (HEADERS are not
 # flow-controlled), then keeps the connection open until its standard input
-# closes. Written with raw frames (RFC 9113) and HPACK literals without
-# indexing (RFC 7541 section 6.2.2), as python3-h2 is not a dependency.
+# closes. Raw frames and HPACK literals (h2frames.py).
 import socket, ssl, struct, sys
+
+from h2frames import frame, literal
 
 host, port, sni, path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 extra = [a.split("=", 1) for a in sys.argv[5:]]
-
-
-def frame(ftype, flags, stream, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
-
-
-def literal(name, value):
-    name, value = name.encode(), value.encode()
-    assert len(name) < 127 and len(value) < 127
-    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
 
 
 def read_exact(s, n):

@@ -7,22 +7,14 @@
 # is answered without them must be given back to the connection's window:
 # otherwise about 17 such requests use up its 1 MiB and the next body cannot
 # be sent. Prints "ok N" when all were sent and answered, or
-# "stalled at I" when the window stayed shut for 5 s. Raw frames (RFC
-# 9113) and HPACK literals, as in h2-stall.py.
+# "stalled at I" when the window stayed shut for 5 s. Raw frames and HPACK
+# literals (h2frames.py).
 import socket, ssl, struct, sys, time
+
+from h2frames import frame, literal
 
 host, port, sni, prefix, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 BODY = b"x" * 60000
-
-
-def frame(ftype, flags, stream, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
-
-
-def literal(name, value):
-    name, value = name.encode(), value.encode()
-    assert len(name) < 127 and len(value) < 127
-    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
 
 
 ctx = ssl.create_default_context()

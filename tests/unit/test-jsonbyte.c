@@ -83,12 +83,65 @@ static void test_plain_len_pairs(void **state)
 				}
 }
 
+/* utf8_char_len against a decoder written the long way: the code point a
+ * sequence of LEN bytes spells, accepted when it needs LEN bytes (not
+ * overlong), is not a surrogate and is at most U+10FFFF. Every sequence of
+ * up to three bytes, and every four-byte one over its first two bytes. */
+static size_t reference_len(const unsigned char *p, size_t n)
+{
+	size_t len = p[0] >= 0xf8 ? 0 : p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
+	uint32_t cp, min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+
+	if (!len || len > n)
+		return 0;
+	cp = p[0] & (0x7f >> len);
+	for (size_t k = 1; k < len; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[k] & 0x3f);
+	}
+	if (cp < min[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+static void test_utf8_char_len(void **state)
+{
+	unsigned char b[4];
+
+	(void)state;
+	for (unsigned x = 0x80; x < 0x1000000; x++) {
+		b[0] = (unsigned char)(x >> 16 | 0x80);
+		b[1] = (unsigned char)(x >> 8);
+		b[2] = (unsigned char)x;
+		if (x >> 16 == 0 && x < 0x100) {   /* one and two bytes */
+			b[0] = (unsigned char)x;
+			for (unsigned y = 0; y < 256; y++) {
+				b[1] = (unsigned char)y;
+				assert_int_equal(utf8_char_len(b, 2), reference_len(b, 2));
+				assert_int_equal(utf8_char_len(b, 1), reference_len(b, 1));
+			}
+			continue;
+		}
+		assert_int_equal(utf8_char_len(b, 3), reference_len(b, 3));
+	}
+	for (unsigned x = 0xf0; x < 0x100; x++)
+		for (unsigned y = 0; y < 256; y++) {
+			b[0] = (unsigned char)x;
+			b[1] = (unsigned char)y;
+			b[2] = b[3] = 0x80;
+			assert_int_equal(utf8_char_len(b, 4), reference_len(b, 4));
+			assert_int_equal(utf8_char_len(b, 3), reference_len(b, 3));
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_plain_len_one_byte_anywhere),
 		cmocka_unit_test(test_plain_len_pairs),
+		cmocka_unit_test(test_utf8_char_len),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
